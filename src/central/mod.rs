@@ -1,0 +1,309 @@
+//! Central: the province's service — ingest from sensors, the store,
+//! incidents, the REST API and the web console, one axum [`app`].
+//!
+//! `app(state)` is separate from [`serve`] so tests drive the router
+//! directly or on an ephemeral port. Handlers share one [`AppError`]: bad
+//! input gets a precise 4xx; an internal failure gets a generic 500 while
+//! the detail goes to the log, never to the client.
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod console;
+pub mod correlate;
+pub mod drill;
+pub mod incident;
+pub mod metrics;
+pub mod notify;
+pub mod playbook;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{self, ConfigError};
+use incident::IncidentConfig;
+use metrics::Metrics;
+use store::{Store, StoreError};
+
+/// `central.toml`. See `deploy/central.toml` for a commented sample.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CentralConfig {
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub store: StoreSection,
+    #[serde(default)]
+    pub incidents: IncidentConfig,
+    #[serde(default)]
+    pub console: ConsoleSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Address of the console and API.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Largest accepted event batch, in bytes.
+    #[serde(default = "default_max_batch")]
+    pub max_batch_bytes: usize,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            listen: default_listen(),
+            max_batch_bytes: default_max_batch(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_max_batch() -> usize {
+    16 * 1024 * 1024
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// Directory for the SQLite database and other state.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// `postgres://…` for PostgreSQL; empty for SQLite in `data_dir`.
+    #[serde(default)]
+    pub url: String,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection {
+            data_dir: default_data_dir(),
+            url: String::new(),
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./var")
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSection {
+    /// `vi` or `en`.
+    #[serde(default = "default_lang")]
+    pub default_language: String,
+    /// Lifetime of a login.
+    #[serde(default = "default_session_hours")]
+    pub session_hours: u64,
+    /// Mark cookies `Secure` (set when the console is served over HTTPS).
+    #[serde(default)]
+    pub secure_cookies: bool,
+}
+
+impl Default for ConsoleSection {
+    fn default() -> Self {
+        ConsoleSection {
+            default_language: default_lang(),
+            session_hours: default_session_hours(),
+            secure_cookies: false,
+        }
+    }
+}
+
+fn default_lang() -> String {
+    "vi".into()
+}
+fn default_session_hours() -> u64 {
+    12
+}
+
+impl CentralConfig {
+    /// Loads and validates `central.toml`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file and the key.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let cfg: CentralConfig = config::load(path)?;
+        cfg.validate(path)?;
+        Ok(cfg)
+    }
+
+    /// Checks meaning; `path` is used in messages.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the key.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            return Err(config::invalid(
+                path,
+                "server.listen",
+                format!(
+                    "`{}` is not an address:port such as 127.0.0.1:8080",
+                    self.server.listen
+                ),
+            ));
+        }
+        let url = self.store.url.trim();
+        if !url.is_empty()
+            && !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.starts_with("sqlite:"))
+        {
+            return Err(config::invalid(
+                path,
+                "store.url",
+                "expected postgres://… or sqlite://PATH (or leave empty for SQLite in store.data_dir)",
+            ));
+        }
+        if !console::Lang::parse(&self.console.default_language).is_some() {
+            return Err(config::invalid(
+                path,
+                "console.default_language",
+                "expected `vi` or `en`",
+            ));
+        }
+        if self.console.session_hours == 0 {
+            return Err(config::invalid(
+                path,
+                "console.session_hours",
+                "must be at least 1",
+            ));
+        }
+        if self.incidents.window_secs == 0 {
+            return Err(config::invalid(
+                path,
+                "incidents.window_secs",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database URL: `store.url`, or SQLite under `store.data_dir`.
+    pub fn database_url(&self) -> String {
+        let url = self.store.url.trim();
+        if url.is_empty() {
+            format!(
+                "sqlite://{}",
+                self.store.data_dir.join("canhgac.db").display()
+            )
+        } else {
+            url.to_string()
+        }
+    }
+
+    /// Opens the store (creating the data directory for SQLite).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn open_store(&self) -> Result<Store, StoreError> {
+        if self.store.url.trim().is_empty() {
+            std::fs::create_dir_all(&self.store.data_dir).map_err(|e| {
+                StoreError::Conflict(format!(
+                    "cannot create data directory {}: {e}",
+                    self.store.data_dir.display()
+                ))
+            })?;
+        }
+        Store::open(&self.database_url()).await
+    }
+}
+
+/// What every handler shares.
+pub struct AppState {
+    pub store: Store,
+    pub config: CentralConfig,
+    pub metrics: Metrics,
+    pub i18n: console::I18n,
+}
+
+/// Shared state handle.
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    /// State for `config` over `store`.
+    pub fn new(store: Store, config: CentralConfig) -> SharedState {
+        Arc::new(AppState {
+            store,
+            config,
+            metrics: Metrics::default(),
+            i18n: console::I18n::load(),
+        })
+    }
+}
+
+/// The whole HTTP surface: API, console, health and metrics.
+pub fn app(state: SharedState) -> Router {
+    Router::new()
+        .merge(api::routes(state.clone()))
+        .merge(console::routes(state.clone()))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Serves `app` on `listen` until `shutdown` resolves.
+///
+/// # Errors
+/// The bind or serve I/O error.
+pub async fn serve(
+    state: SharedState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The one error type of handlers.
+#[derive(Debug)]
+pub enum AppError {
+    /// 400 with a message for the client.
+    BadRequest(String),
+    /// 401 with a message.
+    Unauthorized(String),
+    /// 403.
+    Forbidden(String),
+    /// 404.
+    NotFound,
+    /// 413.
+    TooLarge(String),
+    /// 500; the detail is logged, not sent.
+    Internal(String),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        AppError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, msg) = match self {
+            AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            AppError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m),
+            AppError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
+            AppError::NotFound => (StatusCode::NOT_FOUND, "not found".into()),
+            AppError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
+            AppError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; see the central log".into(),
+                )
+            }
+        };
+        (status, axum::Json(serde_json::json!({ "error": msg }))).into_response()
+    }
+}

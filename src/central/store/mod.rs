@@ -1,0 +1,809 @@
+//! The store: one interface, two backends — SQLite (WAL, the embedded
+//! default) and PostgreSQL (chosen by a `postgres://` URL).
+//!
+//! [`Store`] is an enum over the two pools and every method is written once:
+//! the `dispatch!` macro expands the same body for each backend, so the SQL
+//! is shared and only the migrations differ (`migrations/sqlite`,
+//! `migrations/postgres`; they run at start). Queries are runtime-checked
+//! (`sqlx::query_as`), so building needs no database.
+//!
+//! Times are `i64` microseconds since the epoch and booleans 0/1 in both
+//! backends: the same Rust types decode from either, and nothing depends on
+//! a backend's timestamp type.
+//!
+//! Ingest ([`Store::ingest`]) commits a batch in one transaction: events are
+//! inserted with `ON CONFLICT (event_id) DO NOTHING`, so a resent batch is
+//! stored once; alerts of newly stored events join or open incidents in the
+//! same transaction.
+//!
+//! The few dynamically assembled queries (list filters) are built only from
+//! fixed SQL fragments and numbered placeholders; every value is bound, so
+//! `AssertSqlSafe` marks them as audited.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Serialize;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
+
+use crate::event::Event;
+
+/// Store errors. The text of a database error is for the log, never for a
+/// client: handlers map it to a generic 500.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("bad database URL `{0}`: expected sqlite://PATH or postgres://…")]
+    Url(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+/// The store, on one of its backends.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$p` bound to the backend's pool.
+macro_rules! dispatch {
+    ($self:expr, $p:ident => $body:expr) => {
+        match $self {
+            Store::Sqlite($p) => $body,
+            Store::Postgres($p) => $body,
+        }
+    };
+}
+
+/// A bind parameter of a dynamically built query.
+#[derive(Debug, Clone)]
+enum Param {
+    I(i64),
+    S(String),
+}
+
+macro_rules! bind_all {
+    ($q:expr, $params:expr) => {{
+        let mut q = $q;
+        for p in $params {
+            q = match p {
+                Param::I(v) => q.bind(*v),
+                Param::S(s) => q.bind(s.clone()),
+            };
+        }
+        q
+    }};
+}
+
+/// A unit of the organisation tree.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq, Eq)]
+pub struct Unit {
+    pub id: i64,
+    pub name: String,
+    pub title: String,
+    pub kind: String,
+    pub parent_id: Option<i64>,
+    /// `/1/4/9/`: ids from the root, for subtree scoping.
+    pub path: String,
+}
+
+/// A user of the console and API.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    #[serde(skip)]
+    pub password_hash: String,
+    pub role: String,
+    pub unit_id: i64,
+    pub unit_path: String,
+    pub unit_name: String,
+}
+
+/// A sensor as central knows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Sensor {
+    pub id: i64,
+    pub name: String,
+    pub unit_id: i64,
+    pub unit_name: String,
+    pub revoked_at: Option<i64>,
+    pub last_seen: Option<i64>,
+}
+
+/// An alert row.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AlertRow {
+    pub event_id: String,
+    pub ts: i64,
+    pub unit: String,
+    pub sensor: String,
+    pub gid: i64,
+    pub signature_id: i64,
+    pub rev: i64,
+    pub signature: String,
+    pub category: String,
+    pub severity: i64,
+    pub src_ip: Option<String>,
+    pub src_port: Option<i64>,
+    pub dest_ip: Option<String>,
+    pub dest_port: Option<i64>,
+    pub proto: Option<String>,
+    pub drill: Option<String>,
+    pub incident_id: i64,
+}
+
+/// An incident row.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct IncidentRow {
+    pub id: i64,
+    pub unit: String,
+    pub unit_title: String,
+    pub gid: i64,
+    pub signature_id: i64,
+    pub title: String,
+    pub severity: i64,
+    pub status: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub alert_count: i64,
+}
+
+/// Counts for the overview: alerts per unit and severity.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct UnitSeverityCount {
+    pub unit: String,
+    pub unit_title: String,
+    pub severity: i64,
+    pub count: i64,
+}
+
+/// Filters of alert and incident lists.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Subtree path the caller may see (`/1/`); always applied.
+    pub scope_path: String,
+    /// Narrower unit subtree asked for.
+    pub unit_path: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Most severe severity number to include (1 = high only).
+    pub severity_max: Option<i64>,
+    pub status: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// A page of results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Result of ingesting one batch.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// Events stored for the first time.
+    pub accepted: u64,
+    /// Events already stored (a resent batch).
+    pub duplicates: u64,
+    /// Alerts that opened a new incident.
+    pub incidents_opened: u64,
+}
+
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+const ALERT_COLUMNS: &str = "a.event_id, a.ts, u.name AS unit, s.name AS sensor, a.gid, \
+    a.signature_id, a.rev, a.signature, a.category, a.severity, a.src_ip, a.src_port, \
+    a.dest_ip, a.dest_port, a.proto, a.drill, a.incident_id";
+const INCIDENT_COLUMNS: &str = "i.id, u.name AS unit, u.title AS unit_title, i.gid, \
+    i.signature_id, i.title, i.severity, i.status, i.first_seen, i.last_seen, i.alert_count";
+
+impl Store {
+    /// Opens the store at `url` and runs the migrations.
+    ///
+    /// `sqlite://PATH` (created if missing, WAL) or `postgres://…`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the URL is bad, the database is unreachable or a
+    /// migration fails.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let store = if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)
+                .map_err(|_| StoreError::Url(url.to_string()))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts)
+                .await?;
+            sqlx::migrate!("src/central/store/migrations/sqlite")
+                .run(&pool)
+                .await?;
+            Store::Sqlite(pool)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts =
+                PgConnectOptions::from_str(url).map_err(|_| StoreError::Url(url.to_string()))?;
+            Self::open_postgres(opts).await?
+        } else {
+            return Err(StoreError::Url(url.to_string()));
+        };
+        Ok(store)
+    }
+
+    /// Opens PostgreSQL with explicit options (tests use a private schema
+    /// through `search_path`) and runs the migrations.
+    ///
+    /// # Errors
+    /// [`StoreError`] when unreachable or a migration fails.
+    pub async fn open_postgres(opts: PgConnectOptions) -> Result<Store, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate!("src/central/store/migrations/postgres")
+            .run(&pool)
+            .await?;
+        Ok(Store::Postgres(pool))
+    }
+
+    /// Which backend this is: `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Cheap liveness check for `/healthz`.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        dispatch!(self, p => { sqlx::query("SELECT 1").execute(p).await?; });
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- units
+
+    /// Adds a unit under `parent` (a root when `None`).
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] if the name is taken, [`StoreError::NotFound`]
+    /// if the parent does not exist.
+    pub async fn add_unit(
+        &self,
+        name: &str,
+        title: &str,
+        kind: &str,
+        parent: Option<&str>,
+    ) -> Result<Unit, StoreError> {
+        if self.unit(name).await?.is_some() {
+            return Err(StoreError::Conflict(format!("unit `{name}` already exists")));
+        }
+        let parent = match parent {
+            Some(p) => Some(
+                self.unit(p)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("no unit `{p}`")))?,
+            ),
+            None => None,
+        };
+        let parent_id = parent.as_ref().map(|p| p.id);
+        let parent_path = parent.map(|p| p.path).unwrap_or_else(|| "/".into());
+        let now = now_micros();
+        dispatch!(self, p => {
+            let mut tx = p.begin().await?;
+            let (id,): (i64,) = sqlx::query_as(
+                "INSERT INTO units (name, title, kind, parent_id, path, created_at) \
+                 VALUES ($1, $2, $3, $4, '', $5) RETURNING id")
+                .bind(name).bind(title).bind(kind).bind(parent_id).bind(now)
+                .fetch_one(&mut *tx).await?;
+            let path = format!("{parent_path}{id}/");
+            sqlx::query("UPDATE units SET path = $1 WHERE id = $2")
+                .bind(&path).bind(id).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        self.unit(name)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no unit `{name}`")))
+    }
+
+    /// A unit by name.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn unit(&self, name: &str) -> Result<Option<Unit>, StoreError> {
+        Ok(dispatch!(self, p => sqlx::query_as::<_, Unit>(
+            "SELECT id, name, title, kind, parent_id, path FROM units WHERE name = $1")
+            .bind(name).fetch_optional(p).await?))
+    }
+
+    /// All units, in tree order.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn units(&self) -> Result<Vec<Unit>, StoreError> {
+        Ok(dispatch!(self, p => sqlx::query_as::<_, Unit>(
+            "SELECT id, name, title, kind, parent_id, path FROM units ORDER BY path")
+            .fetch_all(p).await?))
+    }
+
+    // ---------------------------------------------------------------- users
+
+    /// Adds a user with an already hashed password.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] if the name is taken, [`StoreError::NotFound`]
+    /// for an unknown unit.
+    pub async fn add_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: &str,
+        unit: &str,
+    ) -> Result<User, StoreError> {
+        let unit = self
+            .unit(unit)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no unit `{unit}`")))?;
+        if self.user(username).await?.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "user `{username}` already exists"
+            )));
+        }
+        let now = now_micros();
+        dispatch!(self, p => {
+            sqlx::query("INSERT INTO users (username, password_hash, role, unit_id, created_at) \
+                         VALUES ($1, $2, $3, $4, $5)")
+                .bind(username).bind(password_hash).bind(role).bind(unit.id).bind(now)
+                .execute(p).await?;
+        });
+        self.user(username)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no user `{username}`")))
+    }
+
+    /// A user by name.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn user(&self, username: &str) -> Result<Option<User>, StoreError> {
+        Ok(dispatch!(self, p => sqlx::query_as::<_, User>(
+            "SELECT us.id, us.username, us.password_hash, us.role, us.unit_id, \
+             u.path AS unit_path, u.name AS unit_name \
+             FROM users us JOIN units u ON u.id = us.unit_id WHERE us.username = $1")
+            .bind(username).fetch_optional(p).await?))
+    }
+
+    /// How many users exist (the demo creates its admin when there are none).
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn user_count(&self) -> Result<i64, StoreError> {
+        let (n,): (i64,) =
+            dispatch!(self, p => sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(p).await?);
+        Ok(n)
+    }
+
+    /// Stores the hash of a new API token for `user_id`.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn add_api_token(&self, user_id: i64, token_hash: &str) -> Result<(), StoreError> {
+        let now = now_micros();
+        dispatch!(self, p => {
+            sqlx::query("INSERT INTO api_tokens (user_id, token_hash, created_at) VALUES ($1, $2, $3)")
+                .bind(user_id).bind(token_hash).bind(now).execute(p).await?;
+        });
+        Ok(())
+    }
+
+    /// The user owning a live API token.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn user_by_token(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
+        Ok(dispatch!(self, p => sqlx::query_as::<_, User>(
+            "SELECT us.id, us.username, us.password_hash, us.role, us.unit_id, \
+             u.path AS unit_path, u.name AS unit_name \
+             FROM api_tokens t JOIN users us ON us.id = t.user_id JOIN units u ON u.id = us.unit_id \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL")
+            .bind(token_hash).fetch_optional(p).await?))
+    }
+
+    // ------------------------------------------------------------- sessions
+
+    /// Creates a console session.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn add_session(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        csrf: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let now = now_micros();
+        dispatch!(self, p => {
+            sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now).execute(p).await?;
+            sqlx::query("INSERT INTO sessions (token_hash, user_id, csrf, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5)")
+                .bind(token_hash).bind(user_id).bind(csrf).bind(now).bind(expires_at)
+                .execute(p).await?;
+        });
+        Ok(())
+    }
+
+    /// The user and CSRF token of a live session.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn session(&self, token_hash: &str) -> Result<Option<(User, String)>, StoreError> {
+        let now = now_micros();
+        let row: Option<(String, String)> = dispatch!(self, p => sqlx::query_as(
+            "SELECT us.username, s.csrf FROM sessions s JOIN users us ON us.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2")
+            .bind(token_hash).bind(now).fetch_optional(p).await?);
+        let Some((username, csrf)) = row else {
+            return Ok(None);
+        };
+        Ok(self.user(&username).await?.map(|u| (u, csrf)))
+    }
+
+    /// Ends a session.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        dispatch!(self, p => {
+            sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(p).await?;
+        });
+        Ok(())
+    }
+
+    // -------------------------------------------------------------- sensors
+
+    /// Adds a sensor to a unit with the hash of its one-time enrolment token.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] / [`StoreError::NotFound`] as for units.
+    pub async fn add_sensor(
+        &self,
+        name: &str,
+        unit: &str,
+        enrol_hash: &str,
+    ) -> Result<Sensor, StoreError> {
+        let unit = self
+            .unit(unit)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no unit `{unit}`")))?;
+        if self.sensor(name).await?.is_some() {
+            return Err(StoreError::Conflict(format!("sensor `{name}` already exists")));
+        }
+        let now = now_micros();
+        dispatch!(self, p => {
+            sqlx::query("INSERT INTO sensors (name, unit_id, enrol_hash, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(name).bind(unit.id).bind(enrol_hash).bind(now).execute(p).await?;
+        });
+        self.sensor(name)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no sensor `{name}`")))
+    }
+
+    /// A sensor by name.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn sensor(&self, name: &str) -> Result<Option<Sensor>, StoreError> {
+        Ok(dispatch!(self, p => sqlx::query_as::<_, Sensor>(
+            "SELECT s.id, s.name, s.unit_id, u.name AS unit_name, s.revoked_at, s.last_seen \
+             FROM sensors s JOIN units u ON u.id = s.unit_id WHERE s.name = $1")
+            .bind(name).fetch_optional(p).await?))
+    }
+
+    /// Exchanges a one-time enrolment token for the sensor's secret: the
+    /// token is cleared so that it works once. Returns the sensor, or `None`
+    /// for an unknown, used or revoked token.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn enrol_sensor(
+        &self,
+        enrol_hash: &str,
+        secret_hash: &str,
+    ) -> Result<Option<Sensor>, StoreError> {
+        let now = now_micros();
+        let name: Option<(String,)> = dispatch!(self, p => sqlx::query_as(
+            "UPDATE sensors SET enrol_hash = NULL, secret_hash = $1, enrolled_at = $2 \
+             WHERE enrol_hash = $3 AND revoked_at IS NULL RETURNING name")
+            .bind(secret_hash).bind(now).bind(enrol_hash).fetch_optional(p).await?);
+        match name {
+            Some((n,)) => self.sensor(&n).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The sensor that owns `secret_hash`, if not revoked.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn authenticate_sensor(
+        &self,
+        name: &str,
+        secret_hash: &str,
+    ) -> Result<Option<Sensor>, StoreError> {
+        Ok(dispatch!(self, p => sqlx::query_as::<_, Sensor>(
+            "SELECT s.id, s.name, s.unit_id, u.name AS unit_name, s.revoked_at, s.last_seen \
+             FROM sensors s JOIN units u ON u.id = s.unit_id \
+             WHERE s.name = $1 AND s.secret_hash = $2 AND s.revoked_at IS NULL")
+            .bind(name).bind(secret_hash).fetch_optional(p).await?))
+    }
+
+    /// Revokes a sensor: its credentials stop working at once.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown sensor.
+    pub async fn revoke_sensor(&self, name: &str) -> Result<(), StoreError> {
+        let now = now_micros();
+        let n = dispatch!(self, p => sqlx::query(
+            "UPDATE sensors SET revoked_at = $1, enrol_hash = NULL WHERE name = $2")
+            .bind(now).bind(name).execute(p).await?.rows_affected());
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("no sensor `{name}`")));
+        }
+        Ok(())
+    }
+
+    // --------------------------------------------------------------- ingest
+
+    /// Stores a batch from `sensor` in one transaction; see the module doc.
+    /// Each event's `sensor_id` and `unit` are set from `sensor`.
+    ///
+    /// # Errors
+    /// The database error; then nothing of the batch is stored.
+    pub async fn ingest(
+        &self,
+        sensor: &Sensor,
+        events: &mut [Event],
+        incident_window_micros: i64,
+    ) -> Result<IngestOutcome, StoreError> {
+        let now = now_micros();
+        let mut out = IngestOutcome::default();
+        dispatch!(self, p => {
+            let mut tx = p.begin().await?;
+            for ev in events.iter_mut() {
+                ev.sensor_id = Some(sensor.name.clone());
+                ev.unit = Some(sensor.unit_name.clone());
+                let Some(event_id) = ev.event_id else { continue };
+                let event_id = event_id.to_string();
+                let ts = ev.time_micros().unwrap_or(now);
+                let body = serde_json::to_string(&*ev).unwrap_or_default();
+                let inserted = sqlx::query(
+                    "INSERT INTO events (event_id, sensor_id, unit_id, event_type, ts, received_at, body) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING")
+                    .bind(&event_id).bind(sensor.id).bind(sensor.unit_id)
+                    .bind(&ev.event_type).bind(ts).bind(now).bind(&body)
+                    .execute(&mut *tx).await?.rows_affected();
+                if inserted == 0 {
+                    out.duplicates += 1;
+                    continue;
+                }
+                out.accepted += 1;
+                let Some(alert) = ev.alert.as_ref() else { continue };
+                let gid = i64::from(alert.gid);
+                let sid = i64::try_from(alert.signature_id).unwrap_or(i64::MAX);
+                let severity = i64::from(alert.severity);
+                let open: Option<(i64,)> = sqlx::query_as(
+                    "SELECT id FROM incidents WHERE unit_id = $1 AND gid = $2 AND signature_id = $3 \
+                     AND status = 'open' AND last_seen >= $4 AND first_seen <= $5 \
+                     ORDER BY last_seen DESC LIMIT 1")
+                    .bind(sensor.unit_id).bind(gid).bind(sid)
+                    .bind(ts - incident_window_micros).bind(ts + incident_window_micros)
+                    .fetch_optional(&mut *tx).await?;
+                let incident_id = match open {
+                    Some((id,)) => {
+                        sqlx::query(
+                            "UPDATE incidents SET alert_count = alert_count + 1, \
+                             first_seen = CASE WHEN $1 < first_seen THEN $1 ELSE first_seen END, \
+                             last_seen = CASE WHEN $1 > last_seen THEN $1 ELSE last_seen END, \
+                             severity = CASE WHEN $2 < severity THEN $2 ELSE severity END, \
+                             updated_at = $3 WHERE id = $4")
+                            .bind(ts).bind(severity).bind(now).bind(id)
+                            .execute(&mut *tx).await?;
+                        id
+                    }
+                    None => {
+                        out.incidents_opened += 1;
+                        let (id,): (i64,) = sqlx::query_as(
+                            "INSERT INTO incidents (unit_id, gid, signature_id, title, severity, status, \
+                             first_seen, last_seen, alert_count, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, 'open', $6, $6, 1, $7, $7) RETURNING id")
+                            .bind(sensor.unit_id).bind(gid).bind(sid).bind(&alert.signature)
+                            .bind(severity).bind(ts).bind(now)
+                            .fetch_one(&mut *tx).await?;
+                        id
+                    }
+                };
+                sqlx::query(
+                    "INSERT INTO alerts (event_id, unit_id, sensor_id, ts, gid, signature_id, rev, \
+                     signature, category, severity, src_ip, src_port, dest_ip, dest_port, proto, drill, incident_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)")
+                    .bind(&event_id).bind(sensor.unit_id).bind(sensor.id).bind(ts)
+                    .bind(gid).bind(sid).bind(i64::from(alert.rev))
+                    .bind(&alert.signature).bind(&alert.category).bind(severity)
+                    .bind(ev.src_ip.clone()).bind(ev.src_port.map(i64::from))
+                    .bind(ev.dest_ip.clone()).bind(ev.dest_port.map(i64::from))
+                    .bind(ev.proto.clone()).bind(ev.drill.clone()).bind(incident_id)
+                    .execute(&mut *tx).await?;
+            }
+            sqlx::query("UPDATE sensors SET last_seen = $1 WHERE id = $2")
+                .bind(now).bind(sensor.id).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(out)
+    }
+
+    /// Number of stored events (all types).
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn event_count(&self) -> Result<i64, StoreError> {
+        let (n,): (i64,) = dispatch!(self, p =>
+            sqlx::query_as("SELECT COUNT(*) FROM events").fetch_one(p).await?);
+        Ok(n)
+    }
+
+    // -------------------------------------------------------------- queries
+
+    fn where_clause(f: &ListFilter, alias: &str, time_col: &str, with_status: bool) -> (String, Vec<Param>) {
+        let mut sql = String::from(" WHERE u.path LIKE $1");
+        let mut params = vec![Param::S(format!("{}%", f.scope_path))];
+        let mut push = |cond: String, p: Param, params: &mut Vec<Param>| {
+            params.push(p);
+            sql.push_str(&format!(" AND {cond}${}", params.len()));
+        };
+        if let Some(up) = &f.unit_path {
+            push("u.path LIKE ".into(), Param::S(format!("{up}%")), &mut params);
+        }
+        if let Some(s) = f.since {
+            push(format!("{alias}.{time_col} >= "), Param::I(s), &mut params);
+        }
+        if let Some(u) = f.until {
+            push(format!("{alias}.{time_col} < "), Param::I(u), &mut params);
+        }
+        if let Some(sev) = f.severity_max {
+            push(format!("{alias}.severity <= "), Param::I(sev), &mut params);
+        }
+        if with_status && let Some(st) = &f.status {
+            push(format!("{alias}.status = "), Param::S(st.clone()), &mut params);
+        }
+        (sql, params)
+    }
+
+    /// A page of alerts, newest first.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn alerts(&self, f: &ListFilter) -> Result<Page<AlertRow>, StoreError> {
+        let (cond, params) = Self::where_clause(f, "a", "ts", false);
+        let from = "FROM alerts a JOIN units u ON u.id = a.unit_id JOIN sensors s ON s.id = a.sensor_id";
+        let count_sql = format!("SELECT COUNT(*) {from}{cond}");
+        let n = params.len();
+        let list_sql = format!(
+            "SELECT {ALERT_COLUMNS} {from}{cond} ORDER BY a.ts DESC, a.event_id LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let mut all = params.clone();
+        all.push(Param::I(f.limit));
+        all.push(Param::I(f.offset));
+        let (total, items) = dispatch!(self, p => {
+            let (total,): (i64,) = bind_all!(sqlx::query_as(AssertSqlSafe(count_sql.clone())), &params).fetch_one(p).await?;
+            let items: Vec<AlertRow> = bind_all!(sqlx::query_as(AssertSqlSafe(list_sql.clone())), &all).fetch_all(p).await?;
+            (total, items)
+        });
+        Ok(Page {
+            items,
+            total,
+            limit: f.limit,
+            offset: f.offset,
+        })
+    }
+
+    /// A page of incidents, most recently active first.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn incidents(&self, f: &ListFilter) -> Result<Page<IncidentRow>, StoreError> {
+        let (cond, params) = Self::where_clause(f, "i", "last_seen", true);
+        let from = "FROM incidents i JOIN units u ON u.id = i.unit_id";
+        let count_sql = format!("SELECT COUNT(*) {from}{cond}");
+        let n = params.len();
+        let list_sql = format!(
+            "SELECT {INCIDENT_COLUMNS} {from}{cond} ORDER BY i.last_seen DESC, i.id DESC LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let mut all = params.clone();
+        all.push(Param::I(f.limit));
+        all.push(Param::I(f.offset));
+        let (total, items) = dispatch!(self, p => {
+            let (total,): (i64,) = bind_all!(sqlx::query_as(AssertSqlSafe(count_sql.clone())), &params).fetch_one(p).await?;
+            let items: Vec<IncidentRow> = bind_all!(sqlx::query_as(AssertSqlSafe(list_sql.clone())), &all).fetch_all(p).await?;
+            (total, items)
+        });
+        Ok(Page {
+            items,
+            total,
+            limit: f.limit,
+            offset: f.offset,
+        })
+    }
+
+    /// One incident within `scope_path`, with its latest `alert_limit` alerts.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn incident(
+        &self,
+        id: i64,
+        scope_path: &str,
+        alert_limit: i64,
+    ) -> Result<Option<(IncidentRow, Vec<AlertRow>)>, StoreError> {
+        let scope = format!("{scope_path}%");
+        let inc_sql = format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents i JOIN units u ON u.id = i.unit_id \
+             WHERE i.id = $1 AND u.path LIKE $2"
+        );
+        let alerts_sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts a JOIN units u ON u.id = a.unit_id \
+             JOIN sensors s ON s.id = a.sensor_id WHERE a.incident_id = $1 \
+             ORDER BY a.ts DESC, a.event_id LIMIT $2"
+        );
+        let res = dispatch!(self, p => {
+            let inc: Option<IncidentRow> = sqlx::query_as(AssertSqlSafe(inc_sql.clone()))
+                .bind(id).bind(&scope).fetch_optional(p).await?;
+            match inc {
+                Some(inc) => {
+                    let alerts: Vec<AlertRow> = sqlx::query_as(AssertSqlSafe(alerts_sql.clone()))
+                        .bind(id).bind(alert_limit).fetch_all(p).await?;
+                    Some((inc, alerts))
+                }
+                None => None,
+            }
+        });
+        Ok(res)
+    }
+
+    /// Alert counts per unit and severity within `scope_path`.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn alert_counts(&self, scope_path: &str) -> Result<Vec<UnitSeverityCount>, StoreError> {
+        let scope = format!("{scope_path}%");
+        Ok(dispatch!(self, p => sqlx::query_as::<_, UnitSeverityCount>(
+            "SELECT u.name AS unit, u.title AS unit_title, a.severity, COUNT(*) AS count \
+             FROM alerts a JOIN units u ON u.id = a.unit_id WHERE u.path LIKE $1 \
+             GROUP BY u.name, u.title, a.severity ORDER BY u.name, a.severity")
+            .bind(&scope).fetch_all(p).await?))
+    }
+}

@@ -1,0 +1,440 @@
+//! The `canhgac` command: one binary, every role (see `docs/architecture.md`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use canhgac::central::{AppState, CentralConfig, auth};
+use canhgac::detect::signature::{RuleSet, parse_classifications};
+use canhgac::sensor::{self, SensorConfig, SensorCounters, replay};
+
+#[derive(Parser)]
+#[command(
+    name = "canhgac",
+    version,
+    about = "canhgac — information-security incident detection and response for government networks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a sensor at a gateway: capture, detect, ship events to central.
+    Sensor {
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Run central at the province: ingest, store, incidents, console, API.
+    Central {
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Address of the console and API (overrides server.listen).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Central and a sensor in one process (`--demo`: the bundled demo).
+    Up {
+        /// Run the demo: SQLite under ./var, a sensor replaying the bundled capture.
+        #[arg(long)]
+        demo: bool,
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Where the demo keeps its state.
+        #[arg(long, value_name = "DIR", default_value = "./var")]
+        data_dir: PathBuf,
+    },
+    /// Offline: pcap files through the detection path, EVE JSON out
+    /// (Suricata's command line: -r, -S, -l).
+    Replay(ReplayArgs),
+    /// Check rule files and report every error with file:line:column.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Administration: units, sensors, users, API tokens, migrations.
+    Admin {
+        /// central.toml (default: built-in defaults, SQLite under ./var).
+        #[arg(long, short = 'c', value_name = "FILE", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// Capture file (pcap or pcapng); repeat for several.
+    #[arg(short = 'r', value_name = "PCAP", required = true)]
+    pcap: Vec<PathBuf>,
+    /// Rule file; repeat for several.
+    #[arg(short = 'S', value_name = "RULES")]
+    rules: Vec<PathBuf>,
+    /// Output directory for eve.json.
+    #[arg(short = 'l', value_name = "DIR", default_value = ".")]
+    outdir: PathBuf,
+    /// Suricata-style `key=value` settings (classification-file,
+    /// vars.address-groups.NAME, vars.port-groups.NAME; others ignored).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Alerts of drop/reject rules say `blocked`.
+    #[arg(long)]
+    simulate_ips: bool,
+    /// Accepted for Suricata compatibility; canhgac always fails on rule errors.
+    #[arg(long)]
+    init_errors_fatal: bool,
+    /// Accepted for Suricata compatibility (a suricata.yaml); not read.
+    #[arg(short = 'c', value_name = "YAML")]
+    suricata_yaml: Option<PathBuf>,
+    /// Accepted for Suricata compatibility (checksum mode); ignored.
+    #[arg(short = 'k', value_name = "MODE")]
+    checksum: Option<String>,
+    /// Accepted for Suricata compatibility; ignored.
+    #[arg(long)]
+    runmode: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Compile rule files; print every error, or a summary.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Run the database migrations (central also runs them at start).
+    Migrate,
+    /// Units of the organisation tree.
+    Unit {
+        #[command(subcommand)]
+        command: UnitCommand,
+    },
+    /// Sensors and their enrolment.
+    Sensor {
+        #[command(subcommand)]
+        command: SensorCommand,
+    },
+    /// Users of the console and API.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UnitCommand {
+    /// Add a unit: `admin unit add xa-tan-lap --title "Xã Tân Lập" --kind commune --parent tay-ninh`.
+    Add {
+        /// Short name (letters, digits, `-`), used in commands and the API.
+        name: String,
+        /// Display name, e.g. "Phường Tân An".
+        #[arg(long)]
+        title: String,
+        /// province, commune, ward, agency, site, … (free text).
+        #[arg(long, default_value = "agency")]
+        kind: String,
+        /// Parent unit; none for a root.
+        #[arg(long)]
+        parent: Option<String>,
+    },
+    /// List units as a tree.
+    List,
+}
+
+#[derive(Subcommand)]
+enum SensorCommand {
+    /// Add a sensor to a unit; prints its one-time enrolment token.
+    Add {
+        name: String,
+        #[arg(long)]
+        unit: String,
+    },
+    /// Revoke a sensor: central refuses its events from now on.
+    Revoke { name: String },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; prints a generated password unless --password-stdin.
+    Add {
+        name: String,
+        #[arg(long)]
+        unit: String,
+        /// admin, coordinator, unit_staff or viewer.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token for a user; printed once.
+    Create {
+        #[arg(long)]
+        user: String,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Replay(a) => cmd_replay(a),
+        Command::Rules {
+            command: RulesCommand::Check { files },
+        } => cmd_rules_check(&files),
+        Command::Sensor { config } => runtime()?.block_on(cmd_sensor(&config)),
+        Command::Central { config, listen } => runtime()?.block_on(cmd_central(config, listen)),
+        Command::Up {
+            demo,
+            listen,
+            data_dir,
+        } => {
+            if !demo {
+                bail!(
+                    "`canhgac up` runs the demo for now: use `canhgac up --demo`, or run \
+                     `canhgac central` and `canhgac sensor` with their config files"
+                );
+            }
+            runtime()?.block_on(canhgac::up::run_demo(&listen, &data_dir))?;
+            Ok(())
+        }
+        Command::Admin { config, command } => runtime()?.block_on(cmd_admin(config, command)),
+    }
+}
+
+fn cmd_replay(a: ReplayArgs) -> Result<()> {
+    let mut sets = Vec::new();
+    for s in &a.set {
+        let Some((k, v)) = s.split_once('=') else {
+            bail!("--set {s}: expected KEY=VALUE");
+        };
+        sets.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    let _ = (&a.suricata_yaml, &a.checksum, &a.runmode, a.init_errors_fatal);
+    let opts = replay::ReplayOptions {
+        pcaps: a.pcap,
+        rule_files: a.rules,
+        outdir: a.outdir,
+        sets,
+        simulate_ips: a.simulate_ips,
+    };
+    let stats = replay::run(&opts)?;
+    eprintln!(
+        "replay: {} packets, {} alerts → {}",
+        stats.packets,
+        stats.alerts,
+        opts.outdir.join("eve.json").display()
+    );
+    Ok(())
+}
+
+fn cmd_rules_check(files: &[PathBuf]) -> Result<()> {
+    let (vars, classes) = replay::settings(&[])?;
+    let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    match RuleSet::compile(&paths, &vars, classes) {
+        Ok(rules) => {
+            println!("{} rules OK in {} file(s)", rules.len(), files.len());
+            Ok(())
+        }
+        Err(diags) => bail!("{}", replay::render_diagnostics(&diags)),
+    }
+}
+
+async fn cmd_sensor(config: &Path) -> Result<()> {
+    let cfg = SensorConfig::load(config)?;
+    let (vars, _) = replay::settings(&[])?;
+    let classes = parse_classifications(canhgac::detect::signature::DEFAULT_CLASSIFICATION);
+    let paths: Vec<&Path> = cfg.rules.files.iter().map(PathBuf::as_path).collect();
+    let rules = RuleSet::compile(&paths, &vars, classes)
+        .map_err(|d| anyhow::anyhow!("{}", replay::render_diagnostics(&d)))?;
+    tracing::info!(rules = rules.len(), "rules loaded");
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_signal = Arc::clone(&stop);
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("stopping");
+        stop_signal.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let counters = Arc::new(SensorCounters::default());
+    sensor::run(cfg, Arc::new(rules), stop, Arc::clone(&counters)).await?;
+    let c = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!(
+        "sensor: {} events shipped in {} batches, {} dropped, {} retries",
+        c(&counters.events_shipped),
+        c(&counters.batches_shipped),
+        c(&counters.dropped_events),
+        c(&counters.ship_retries)
+    );
+    Ok(())
+}
+
+fn central_config(path: Option<PathBuf>) -> Result<CentralConfig> {
+    match path {
+        Some(p) => Ok(CentralConfig::load(&p)?),
+        None => Ok(CentralConfig::default()),
+    }
+}
+
+async fn cmd_central(config: Option<PathBuf>, listen: Option<String>) -> Result<()> {
+    let mut cfg = central_config(config)?;
+    if let Some(l) = listen {
+        cfg.server.listen = l;
+        cfg.validate(Path::new("--listen"))?;
+    }
+    let store = cfg.open_store().await?;
+    let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
+    tracing::info!(listen = %cfg.server.listen, store = store.backend(), "central started");
+    let state = AppState::new(store, cfg);
+    canhgac::central::serve(state, listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}
+
+fn valid_name(kind: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !ok {
+        bail!("{kind} name `{name}`: use 1-64 lower-case letters, digits, `-` or `_`");
+    }
+    Ok(())
+}
+
+async fn cmd_admin(config: Option<PathBuf>, command: AdminCommand) -> Result<()> {
+    let cfg = central_config(config)?;
+    let store = cfg.open_store().await?;
+    match command {
+        AdminCommand::Migrate => println!("migrations up to date ({})", store.backend()),
+        AdminCommand::Unit {
+            command:
+                UnitCommand::Add {
+                    name,
+                    title,
+                    kind,
+                    parent,
+                },
+        } => {
+            valid_name("unit", &name)?;
+            let u = store
+                .add_unit(&name, title.trim(), kind.trim(), parent.as_deref())
+                .await?;
+            println!("unit {} added ({})", u.name, u.path);
+        }
+        AdminCommand::Unit {
+            command: UnitCommand::List,
+        } => {
+            for u in store.units().await? {
+                let depth = u.path.matches('/').count().saturating_sub(2);
+                println!("{}{}  {}  [{}]", "  ".repeat(depth), u.name, u.title, u.kind);
+            }
+        }
+        AdminCommand::Sensor {
+            command: SensorCommand::Add { name, unit },
+        } => {
+            valid_name("sensor", &name)?;
+            let token = auth::new_token("cge_");
+            let s = store
+                .add_sensor(&name, &unit, &auth::token_hash(&token))
+                .await?;
+            println!("sensor {} added to unit {}", s.name, s.unit_name);
+            println!("one-time enrolment token (put it in the sensor's central.enrolment_token):");
+            println!("{token}");
+        }
+        AdminCommand::Sensor {
+            command: SensorCommand::Revoke { name },
+        } => {
+            store.revoke_sensor(&name).await?;
+            println!("sensor {name} revoked");
+        }
+        AdminCommand::User {
+            command:
+                UserCommand::Add {
+                    name,
+                    unit,
+                    role,
+                    password_stdin,
+                },
+        } => {
+            valid_name("user", &name)?;
+            let Some(role) = auth::Role::parse(&role) else {
+                bail!("role `{role}`: expected one of {}", auth::Role::NAMES);
+            };
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("reading the password from standard input")?;
+                let p = line.trim_end_matches(['\r', '\n']).to_string();
+                if p.chars().count() < 12 {
+                    bail!("password: use at least 12 characters");
+                }
+                (p, false)
+            } else {
+                (auth::new_password(), true)
+            };
+            let hash = auth::hash_password(&password)
+                .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
+            let u = store.add_user(&name, &hash, role.as_str(), &unit).await?;
+            println!("user {} ({}) added to unit {}", u.username, u.role, u.unit_name);
+            if generated {
+                println!("password (shown once): {password}");
+            }
+        }
+        AdminCommand::Token {
+            command: TokenCommand::Create { user },
+        } => {
+            let Some(u) = store.user(&user).await? else {
+                bail!("no user `{user}`");
+            };
+            let token = auth::new_token("cgk_");
+            store.add_api_token(u.id, &auth::token_hash(&token)).await?;
+            println!("{token}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,579 @@
+//! The sensor runtime: capture → detect → events → ship to central.
+//!
+//! One blocking capture thread runs the [`pipeline::Pipeline`] and puts
+//! events into a bounded queue; the shipper task takes batches off the queue
+//! and POSTs them as NDJSON to central with the sensor's credentials.
+//!
+//! When the queue is full: reading a file waits (nothing is lost, the
+//! replay just slows down); a live capture cannot wait, so the event is
+//! dropped and counted in `dropped_events`, reported in the sensor's
+//! `stats` events and in its log. The on-disk spool that survives outages
+//! and restarts comes with the delivery issue; until then a failed batch is
+//! retried in memory with back-off.
+//!
+//! Enrolment: the operator gives the sensor the one-time token printed by
+//! `canhgac admin sensor add`; on first start the sensor exchanges it at
+//! `POST /api/v1/enroll` for its id and secret and keeps them in
+//! `state_dir/credentials.json` (mode 0600).
+
+pub mod pipeline;
+pub mod replay;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::capture::{self, LiveCapture, LiveOptions};
+use crate::config::{self, ConfigError};
+use crate::detect::signature::RuleSet;
+use crate::event::Event;
+use pipeline::{Identity, Pipeline};
+
+/// `sensor.toml`. See `deploy/sensor.toml` for a commented sample.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensorConfig {
+    #[serde(default)]
+    pub sensor: SensorSection,
+    pub central: CentralLink,
+    #[serde(default)]
+    pub capture: CaptureSection,
+    #[serde(default)]
+    pub rules: RulesSection,
+    #[serde(default)]
+    pub logs: LogsSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensorSection {
+    /// Where credentials and state are kept.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    /// Capacity of the event queue between capture and shipper.
+    #[serde(default = "default_queue")]
+    pub queue_capacity: usize,
+    /// Seconds between `stats` events in live capture.
+    #[serde(default = "default_stats_interval")]
+    pub stats_interval_secs: u64,
+}
+
+impl Default for SensorSection {
+    fn default() -> Self {
+        SensorSection {
+            state_dir: default_state_dir(),
+            queue_capacity: default_queue(),
+            stats_interval_secs: default_stats_interval(),
+        }
+    }
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/canhgac/sensor")
+}
+fn default_queue() -> usize {
+    10_000
+}
+fn default_stats_interval() -> u64 {
+    60
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CentralLink {
+    /// Base URL of central, e.g. `https://soc.example.gov.vn:8443`.
+    pub url: String,
+    /// One-time enrolment token from `canhgac admin sensor add`; used only
+    /// while `state_dir/credentials.json` does not exist.
+    #[serde(default)]
+    pub enrolment_token: String,
+    /// Most events in one batch.
+    #[serde(default = "default_batch")]
+    pub batch_max_events: usize,
+    /// Longest an event waits for its batch to fill, in milliseconds.
+    #[serde(default = "default_batch_ms")]
+    pub batch_max_ms: u64,
+}
+
+fn default_batch() -> usize {
+    500
+}
+fn default_batch_ms() -> u64 {
+    1000
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureSection {
+    /// Live interface to capture on (mirror port / TAP).
+    #[serde(default)]
+    pub interface: Option<String>,
+    /// Or capture files to read once (pcap / pcapng).
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
+    /// BPF filter expression.
+    #[serde(default)]
+    pub bpf: String,
+    #[serde(default = "default_snaplen")]
+    pub snaplen: i32,
+    #[serde(default = "default_true")]
+    pub promiscuous: bool,
+    /// Shift packet times so the last packet of the files is "now" (demo).
+    #[serde(default)]
+    pub shift_to_now: bool,
+}
+
+fn default_snaplen() -> i32 {
+    65_535
+}
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesSection {
+    /// Suricata-syntax rule files.
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsSection {
+    /// Log files shipped line by line as `log` events.
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
+}
+
+impl SensorConfig {
+    /// Loads and validates a sensor config file.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file and key.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let cfg: SensorConfig = config::load(path)?;
+        cfg.validate(path)?;
+        Ok(cfg)
+    }
+
+    /// Checks meaning; `path` is used in messages.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the key.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let url = self.central.url.trim();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(config::invalid(
+                path,
+                "central.url",
+                format!("`{url}` must start with http:// or https://"),
+            ));
+        }
+        if self.central.batch_max_events == 0 {
+            return Err(config::invalid(
+                path,
+                "central.batch_max_events",
+                "must be at least 1",
+            ));
+        }
+        match (&self.capture.interface, self.capture.files.is_empty()) {
+            (Some(_), false) => {
+                return Err(config::invalid(
+                    path,
+                    "capture.interface",
+                    "set either capture.interface or capture.files, not both",
+                ));
+            }
+            (None, true) if self.logs.files.is_empty() => {
+                return Err(config::invalid(
+                    path,
+                    "capture",
+                    "nothing to watch: set capture.interface, capture.files or logs.files",
+                ));
+            }
+            _ => {}
+        }
+        if !(64..=262_144).contains(&self.capture.snaplen) {
+            return Err(config::invalid(
+                path,
+                "capture.snaplen",
+                "must be between 64 and 262144",
+            ));
+        }
+        if self.sensor.queue_capacity == 0 {
+            return Err(config::invalid(
+                path,
+                "sensor.queue_capacity",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The sensor's credentials at central.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Credentials {
+    pub sensor_id: String,
+    pub unit: String,
+    pub secret: String,
+}
+
+impl Credentials {
+    /// The `Authorization` header value.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}.{}", self.sensor_id, self.secret)
+    }
+}
+
+/// Errors of the sensor runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum SensorError {
+    #[error("{}", replay::render_diagnostics(.0))]
+    Rules(Vec<crate::detect::signature::Diagnostic>),
+    #[error("enrolment: {0}")]
+    Enrol(String),
+    #[error("central rejected the sensor's credentials (HTTP 401): was it revoked? {0}")]
+    Unauthorized(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Capture(#[from] capture::CaptureError),
+    #[error("http client: {0}")]
+    Http(String),
+}
+
+/// Counters of one sensor run.
+#[derive(Debug, Default)]
+pub struct SensorCounters {
+    pub events_shipped: AtomicU64,
+    pub batches_shipped: AtomicU64,
+    pub dropped_events: AtomicU64,
+    pub batches_rejected: AtomicU64,
+    pub ship_retries: AtomicU64,
+}
+
+/// Loads the credentials, enrolling first if there are none.
+///
+/// # Errors
+/// [`SensorError::Enrol`] when there is no token or central refuses it.
+pub async fn credentials(
+    cfg: &SensorConfig,
+    client: &reqwest::Client,
+) -> Result<Credentials, SensorError> {
+    let path = cfg.sensor.state_dir.join("credentials.json");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return serde_json::from_str(&text)
+            .map_err(|e| SensorError::Enrol(format!("{}: {e}", path.display())));
+    }
+    let token = cfg.central.enrolment_token.trim();
+    if token.is_empty() {
+        return Err(SensorError::Enrol(format!(
+            "no credentials at {} and no central.enrolment_token in the config",
+            path.display()
+        )));
+    }
+    let url = format!("{}/api/v1/enroll", cfg.central.url.trim_end_matches('/'));
+    let resp = client
+        .post(&url)
+        .json(&serde_json::json!({ "token": token }))
+        .send()
+        .await
+        .map_err(|e| SensorError::Enrol(format!("{url}: {e}")))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let body = resp.text().await.unwrap_or_default();
+        return Err(SensorError::Enrol(format!(
+            "central answered {status}: {body}"
+        )));
+    }
+    let creds: Credentials = resp
+        .json()
+        .await
+        .map_err(|e| SensorError::Enrol(format!("bad answer from central: {e}")))?;
+    std::fs::create_dir_all(&cfg.sensor.state_dir).map_err(|source| SensorError::Io {
+        path: cfg.sensor.state_dir.clone(),
+        source,
+    })?;
+    write_private(&path, &serde_json::to_vec_pretty(&creds).unwrap_or_default())?;
+    tracing::info!(sensor = %creds.sensor_id, unit = %creds.unit, "enrolled with central");
+    Ok(creds)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SensorError> {
+    use std::io::Write;
+    let io = |source| SensorError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(io)?;
+    f.write_all(bytes).map_err(io)
+}
+
+/// Runs a sensor until its sources are done (files) or `stop` is set (live).
+///
+/// # Errors
+/// [`SensorError`] for bad rules, failed enrolment, revoked credentials or
+/// a capture that cannot be opened.
+pub async fn run(
+    cfg: SensorConfig,
+    rules: Arc<RuleSet>,
+    stop: Arc<AtomicBool>,
+    counters: Arc<SensorCounters>,
+) -> Result<(), SensorError> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| SensorError::Http(e.to_string()))?;
+    let creds = credentials(&cfg, &client).await?;
+    let identity = Identity {
+        sensor_id: Some(creds.sensor_id.clone()),
+        unit: Some(creds.unit.clone()),
+    };
+    let (tx, rx) = mpsc::channel::<Event>(cfg.sensor.queue_capacity);
+
+    let capture_cfg = cfg.clone();
+    let capture_stop = Arc::clone(&stop);
+    let capture_counters = Arc::clone(&counters);
+    let capture = tokio::task::spawn_blocking(move || {
+        produce(
+            &capture_cfg,
+            rules,
+            identity,
+            tx,
+            &capture_stop,
+            &capture_counters,
+        )
+    });
+    let shipper = ship(&cfg, &client, &creds, rx, &counters);
+    let (cap_res, ship_res) = tokio::join!(capture, shipper);
+    ship_res?;
+    match cap_res {
+        Ok(r) => r,
+        Err(e) => Err(SensorError::Http(format!("capture task failed: {e}"))),
+    }
+}
+
+/// The capture side: reads sources, runs detection, queues events.
+fn produce(
+    cfg: &SensorConfig,
+    rules: Arc<RuleSet>,
+    identity: Identity,
+    tx: mpsc::Sender<Event>,
+    stop: &AtomicBool,
+    counters: &SensorCounters,
+) -> Result<(), SensorError> {
+    let mut pipeline = Pipeline::new(rules, identity, false);
+    let mut events = Vec::new();
+    // Files wait for room in the queue; live capture cannot, so it counts.
+    let send_wait = |ev: Event| tx.blocking_send(ev).is_ok();
+
+    for path in &cfg.logs.files {
+        let lines = crate::logs::read_log_file(path).map_err(|source| SensorError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let now = chrono::Utc::now().timestamp_micros();
+        for line in lines {
+            let mut ev = pipeline.event("log", now);
+            ev.log = Some(crate::event::LogRecord {
+                source: line.source,
+                line_no: Some(line.line_no),
+                line: line.text,
+                fields: None,
+                extra: Default::default(),
+            });
+            if !send_wait(ev) {
+                return Ok(());
+            }
+        }
+    }
+
+    if !cfg.capture.files.is_empty() {
+        let mut last_ts = 0;
+        for path in &cfg.capture.files {
+            if cfg.capture.shift_to_now {
+                let mut max_ts = 0;
+                capture::read_file(path, |p| max_ts = max_ts.max(p.ts_micros))?;
+                pipeline.time_shift_micros = chrono::Utc::now().timestamp_micros() - max_ts;
+            }
+            let mut closed = false;
+            capture::read_file(path, |pkt| {
+                last_ts = pkt.ts_micros + pipeline.time_shift_micros;
+                pipeline.process(&pkt, &mut events);
+                for ev in events.drain(..) {
+                    closed |= !send_wait(ev);
+                }
+            })?;
+            if closed {
+                return Ok(());
+            }
+        }
+        let _ = send_wait(pipeline.stats_event(last_ts, None));
+        tracing::info!(
+            packets = pipeline.stats.packets,
+            alerts = pipeline.stats.alerts,
+            "capture files done"
+        );
+        return Ok(());
+    }
+
+    let Some(iface) = &cfg.capture.interface else {
+        return Ok(());
+    };
+    let mut live = LiveCapture::open(&LiveOptions {
+        interface: iface.clone(),
+        bpf: cfg.capture.bpf.clone(),
+        snaplen: cfg.capture.snaplen,
+        promiscuous: cfg.capture.promiscuous,
+    })?;
+    tracing::info!(interface = %iface, bpf = %cfg.capture.bpf, "live capture started");
+    let stats_every = Duration::from_secs(cfg.sensor.stats_interval_secs.max(1));
+    let mut last_stats = std::time::Instant::now();
+    let try_send = |ev: Event| {
+        if tx.try_send(ev).is_err() {
+            let n = counters.dropped_events.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::warn!(
+                    dropped_events = n,
+                    "event queue full: dropping events (shipper cannot keep up)"
+                );
+            }
+        }
+    };
+    while !stop.load(Ordering::Relaxed) {
+        let n = live.poll(256, |pkt| {
+            pipeline.process(&pkt, &mut events);
+        })?;
+        for ev in events.drain(..) {
+            try_send(ev);
+        }
+        if last_stats.elapsed() >= stats_every {
+            last_stats = std::time::Instant::now();
+            let k = live.stats();
+            let mut ev = pipeline.stats_event(
+                chrono::Utc::now().timestamp_micros(),
+                Some((k.received, k.dropped + k.if_dropped)),
+            );
+            if let Some(s) = ev.stats.as_mut() {
+                s.insert(
+                    "sensor".into(),
+                    serde_json::json!({
+                        "queue_dropped": counters.dropped_events.load(Ordering::Relaxed)
+                    }),
+                );
+            }
+            try_send(ev);
+        }
+        if n == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let k = live.stats();
+    tracing::info!(
+        kernel_received = k.received,
+        kernel_dropped = k.dropped,
+        if_dropped = k.if_dropped,
+        "live capture stopped"
+    );
+    Ok(())
+}
+
+/// The shipping side: batches events and POSTs them until the queue closes.
+async fn ship(
+    cfg: &SensorConfig,
+    client: &reqwest::Client,
+    creds: &Credentials,
+    mut rx: mpsc::Receiver<Event>,
+    counters: &SensorCounters,
+) -> Result<(), SensorError> {
+    let url = format!("{}/api/v1/events", cfg.central.url.trim_end_matches('/'));
+    let max = cfg.central.batch_max_events;
+    let wait = Duration::from_millis(cfg.central.batch_max_ms);
+    let mut batch: Vec<Event> = Vec::with_capacity(max);
+    loop {
+        let first = rx.recv().await;
+        let Some(first) = first else { break };
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + wait;
+        while batch.len() < max {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(ev)) => batch.push(ev),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        send_batch(client, &url, creds, &batch, counters).await?;
+        batch.clear();
+    }
+    Ok(())
+}
+
+async fn send_batch(
+    client: &reqwest::Client,
+    url: &str,
+    creds: &Credentials,
+    batch: &[Event],
+    counters: &SensorCounters,
+) -> Result<(), SensorError> {
+    let mut body = Vec::new();
+    for ev in batch {
+        if serde_json::to_writer(&mut body, ev).is_ok() {
+            body.push(b'\n');
+        }
+    }
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let res = client
+            .post(url)
+            .header("authorization", creds.bearer())
+            .header("content-type", "application/x-ndjson")
+            .body(body.clone())
+            .send()
+            .await;
+        match res {
+            Ok(r) if r.status().is_success() => {
+                counters
+                    .events_shipped
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                counters.batches_shipped.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
+                let text = r.text().await.unwrap_or_default();
+                return Err(SensorError::Unauthorized(text));
+            }
+            Ok(r) if r.status().is_client_error() => {
+                // Our own batch is malformed: resending cannot help.
+                counters.batches_rejected.fetch_add(1, Ordering::Relaxed);
+                let status = r.status();
+                let text = r.text().await.unwrap_or_default();
+                tracing::error!(%status, reason = %text, events = batch.len(), "central rejected a batch");
+                return Ok(());
+            }
+            Ok(r) => {
+                tracing::warn!(status = %r.status(), retry_in = ?backoff, "central unavailable; retrying");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "cannot reach central; retrying");
+            }
+        }
+        counters.ship_retries.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
