@@ -76,6 +76,8 @@ pub enum CaptureError {
 pub struct FileStats {
     pub packets: u64,
     pub bytes: u64,
+    /// The file ended inside a record (a capture cut short).
+    pub truncated: bool,
 }
 
 /// Reads a pcap or pcapng file and calls `on_packet` for every packet.
@@ -173,10 +175,15 @@ pub fn read_file(
                 reader.consume(consumed);
             }
             Err(PcapError::Eof) => break,
+            Err(PcapError::UnexpectedEof) => {
+                stats.truncated = true;
+                break;
+            }
             Err(PcapError::Incomplete(_)) => {
                 // A partial record with nothing left to read is a truncated
                 // capture: stop there, as tcpdump does.
                 if reader.reader_exhausted() {
+                    stats.truncated = !reader.data().is_empty();
                     break;
                 }
                 if reader.refill().is_err() {
@@ -187,6 +194,9 @@ pub fn read_file(
                 return Err(corrupt(path, stats.packets, offset, &format!("{e:?}")));
             }
         }
+    }
+    if stats.truncated {
+        tracing::warn!(path = %path.display(), packets = stats.packets, "capture file is truncated: its last record is incomplete");
     }
     Ok(stats)
 }

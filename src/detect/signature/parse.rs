@@ -720,7 +720,7 @@ mod tests {
         assert_eq!(r.len(), 1);
         let r = &r[0];
         assert_eq!(r.msg, "x ; y");
-        assert_eq!(r.contents[0].pattern, b"get /");
+        assert_eq!(r.contents[0].pattern, b"get  /");
         assert_eq!(r.contents[0].depth, Some(10));
         assert_eq!(r.sid, 5);
         assert_eq!(r.metadata.len(), 2);
