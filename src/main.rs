@@ -249,7 +249,12 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
         };
         sets.push((k.trim().to_string(), v.trim().to_string()));
     }
-    let _ = (&a.suricata_yaml, &a.checksum, &a.runmode, a.init_errors_fatal);
+    let _ = (
+        &a.suricata_yaml,
+        &a.checksum,
+        &a.runmode,
+        a.init_errors_fatal,
+    );
     let opts = replay::ReplayOptions {
         pcaps: a.pcap,
         rule_files: a.rules,
@@ -370,7 +375,13 @@ async fn cmd_admin(config: Option<PathBuf>, command: AdminCommand) -> Result<()>
         } => {
             for u in store.units().await? {
                 let depth = u.path.matches('/').count().saturating_sub(2);
-                println!("{}{}  {}  [{}]", "  ".repeat(depth), u.name, u.title, u.kind);
+                println!(
+                    "{}{}  {}  [{}]",
+                    "  ".repeat(depth),
+                    u.name,
+                    u.title,
+                    u.kind
+                );
             }
         }
         AdminCommand::Sensor {
@@ -420,7 +431,10 @@ async fn cmd_admin(config: Option<PathBuf>, command: AdminCommand) -> Result<()>
             let hash = auth::hash_password(&password)
                 .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
             let u = store.add_user(&name, &hash, role.as_str(), &unit).await?;
-            println!("user {} ({}) added to unit {}", u.username, u.role, u.unit_name);
+            println!(
+                "user {} ({}) added to unit {}",
+                u.username, u.role, u.unit_name
+            );
             if generated {
                 println!("password (shown once): {password}");
             }

@@ -63,13 +63,20 @@ const DEMO_SENSOR: &str = "gw-tan-an-01";
 ///
 /// # Errors
 /// [`UpError`] on store or file errors.
-pub async fn prepare_demo(store: &Store, state_dir: &Path) -> Result<(DemoSetup, Option<String>), UpError> {
+pub async fn prepare_demo(
+    store: &Store,
+    state_dir: &Path,
+) -> Result<(DemoSetup, Option<String>), UpError> {
     let mut setup = DemoSetup {
         admin_password: None,
     };
     if store.unit(PROVINCE.0).await?.is_none() {
-        store.add_unit(PROVINCE.0, PROVINCE.1, "province", None).await?;
-        store.add_unit(WARD.0, WARD.1, "ward", Some(PROVINCE.0)).await?;
+        store
+            .add_unit(PROVINCE.0, PROVINCE.1, "province", None)
+            .await?;
+        store
+            .add_unit(WARD.0, WARD.1, "ward", Some(PROVINCE.0))
+            .await?;
         store.add_unit(SITE.0, SITE.1, "site", Some(WARD.0)).await?;
     }
     if store.user_count().await? == 0 {
@@ -91,7 +98,9 @@ pub async fn prepare_demo(store: &Store, state_dir: &Path) -> Result<(DemoSetup,
             name = format!("{DEMO_SENSOR}-{n}");
         }
         let t = auth::new_token("cge_");
-        store.add_sensor(&name, SITE.0, &auth::token_hash(&t)).await?;
+        store
+            .add_sensor(&name, SITE.0, &auth::token_hash(&t))
+            .await?;
         token = Some(t);
     }
     Ok((setup, token))
@@ -192,7 +201,9 @@ pub async fn run_demo(listen: &str, data_dir: &Path) -> Result<(), UpError> {
             let shipped = counters
                 .events_shipped
                 .load(std::sync::atomic::Ordering::Relaxed);
-            println!("  demo sensor: replayed the demo capture and log sample, {shipped} events shipped");
+            println!(
+                "  demo sensor: replayed the demo capture and log sample, {shipped} events shipped"
+            );
             println!("  open http://{addr}/incidents to see them");
         }
         Err(e) => eprintln!("  demo sensor failed: {e}"),

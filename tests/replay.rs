@@ -28,7 +28,14 @@ const SURICATA_DEMO_COUNTS: [(u64, usize); 10] = [
 fn demo_capture_alerts_where_suricata_alerts() {
     let out = tempfile::tempdir().unwrap();
     let status = canhgac()
-        .args(["replay", "-r", "deploy/demo/demo.pcap", "-S", "rules/demo.rules", "-l"])
+        .args([
+            "replay",
+            "-r",
+            "deploy/demo/demo.pcap",
+            "-S",
+            "rules/demo.rules",
+            "-l",
+        ])
         .arg(out.path())
         .status()
         .unwrap();
@@ -76,8 +83,14 @@ fn bad_rule_file_names_file_line_and_column_and_writes_nothing() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     let path = rules.display().to_string();
-    assert!(err.contains(&format!("{path}:2:55: error: `Z` is not a hex digit")), "{err}");
-    assert!(err.contains(&format!("{path}:3:19: error: unknown direction `=>`")), "{err}");
+    assert!(
+        err.contains(&format!("{path}:2:55: error: `Z` is not a hex digit")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{path}:3:19: error: unknown direction `=>`")),
+        "{err}"
+    );
     assert!(err.contains("2 errors"), "{err}");
     assert!(!err.contains("panicked"));
     assert!(!dir.path().join("eve.json").exists());
@@ -117,7 +130,11 @@ fn truncated_capture_keeps_the_packets_before_the_cut() {
         .arg(dir.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let eve = std::fs::read_to_string(dir.path().join("eve.json")).unwrap();
     let stats: Event = serde_json::from_str(eve.lines().last().unwrap()).unwrap();
     let pkts = stats.stats.unwrap()["decoder"]["pkts"].as_u64().unwrap();
@@ -126,7 +143,10 @@ fn truncated_capture_keeps_the_packets_before_the_cut() {
 
 #[test]
 fn rules_check_reports_counts_and_errors() {
-    let out = canhgac().args(["rules", "check", "rules/demo.rules"]).output().unwrap();
+    let out = canhgac()
+        .args(["rules", "check", "rules/demo.rules"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("10 rules OK"));
 }

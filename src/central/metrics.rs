@@ -116,11 +116,7 @@ impl Metrics {
         }
         let count = g(&self.latency_count);
         let _ = writeln!(s, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(
-            s,
-            "{name}_sum {}",
-            g(&self.latency_sum_micros) as f64 / 1e6
-        );
+        let _ = writeln!(s, "{name}_sum {}", g(&self.latency_sum_micros) as f64 / 1e6);
         let _ = writeln!(s, "{name}_count {count}");
         s
     }

@@ -5,6 +5,6 @@
 //! decoded data in and hands matches out; turning matches into events is the
 //! sensor's job.
 
-pub mod signature;
 pub mod sigma;
+pub mod signature;
 pub mod yara;

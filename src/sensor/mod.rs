@@ -303,7 +303,10 @@ pub async fn credentials(
         path: cfg.sensor.state_dir.clone(),
         source,
     })?;
-    write_private(&path, &serde_json::to_vec_pretty(&creds).unwrap_or_default())?;
+    write_private(
+        &path,
+        &serde_json::to_vec_pretty(&creds).unwrap_or_default(),
+    )?;
     tracing::info!(sensor = %creds.sensor_id, unit = %creds.unit, "enrolled with central");
     Ok(creds)
 }

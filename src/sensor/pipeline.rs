@@ -107,8 +107,7 @@ impl Pipeline {
                     a.push(Value::String(v.clone()));
                 }
             }
-            let blocked =
-                self.simulate_ips && matches!(rule.action, Action::Drop | Action::Reject);
+            let blocked = self.simulate_ips && matches!(rule.action, Action::Drop | Action::Reject);
             ev.alert = Some(Alert {
                 action: if blocked { "blocked" } else { "allowed" }.into(),
                 gid: rule.gid,

@@ -74,11 +74,20 @@ pub async fn enrolled_sensor(store: &Store, name: &str, unit: &str) -> String {
 }
 
 /// Adds a user with `password` and returns an API token for them.
-pub async fn user_with_token(store: &Store, name: &str, role: &str, unit: &str, password: &str) -> String {
+pub async fn user_with_token(
+    store: &Store,
+    name: &str,
+    role: &str,
+    unit: &str,
+    password: &str,
+) -> String {
     let hash = auth::hash_password(password).unwrap();
     let u = store.add_user(name, &hash, role, unit).await.unwrap();
     let token = auth::new_token("cgk_");
-    store.add_api_token(u.id, &auth::token_hash(&token)).await.unwrap();
+    store
+        .add_api_token(u.id, &auth::token_hash(&token))
+        .await
+        .unwrap();
     token
 }
 
@@ -89,7 +98,9 @@ pub async fn spawn_central(store: Store) -> (String, SharedState) {
     let state = AppState::new(store, CentralConfig::default());
     let s = Arc::clone(&state);
     tokio::spawn(async move {
-        canhgac::central::serve(s, listener, std::future::pending()).await.unwrap();
+        canhgac::central::serve(s, listener, std::future::pending())
+            .await
+            .unwrap();
     });
     (format!("http://{addr}"), state)
 }

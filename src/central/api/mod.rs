@@ -77,8 +77,8 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Event>, String> {
         )
     })?;
     if text.trim_start().starts_with('[') {
-        let events: Vec<Event> =
-            serde_json::from_str(text).map_err(|e| format!("line {}, column {}: {e}", e.line(), e.column()))?;
+        let events: Vec<Event> = serde_json::from_str(text)
+            .map_err(|e| format!("line {}, column {}: {e}", e.line(), e.column()))?;
         for (i, ev) in events.iter().enumerate() {
             check_event(ev).map_err(|m| format!("event {}: {m}", i + 1))?;
         }
@@ -145,7 +145,9 @@ async fn ingest(
         Err(msg) => {
             m.reject(RejectReason::Malformed);
             tracing::warn!(sensor = %sensor.name, reason = %msg, "malformed batch rejected");
-            return Err(AppError::BadRequest(format!("malformed batch, nothing stored: {msg}")));
+            return Err(AppError::BadRequest(format!(
+                "malformed batch, nothing stored: {msg}"
+            )));
         }
     };
     let outcome = match state
@@ -155,14 +157,16 @@ async fn ingest(
     {
         Ok(o) => o,
         Err(e) => {
-            m.store_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            m.store_errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Err(e.into());
         }
     };
     use std::sync::atomic::Ordering::Relaxed;
     m.events_ingested.fetch_add(outcome.accepted, Relaxed);
     m.events_duplicate.fetch_add(outcome.duplicates, Relaxed);
-    m.incidents_opened.fetch_add(outcome.incidents_opened, Relaxed);
+    m.incidents_opened
+        .fetch_add(outcome.incidents_opened, Relaxed);
     m.batches_accepted.fetch_add(1, Relaxed);
     m.observe_ingest(started.elapsed().as_secs_f64());
     Ok(Json(outcome).into_response())
@@ -180,7 +184,10 @@ async fn enroll(
     let secret = auth::new_token("");
     let sensor = state
         .store
-        .enrol_sensor(&auth::token_hash(req.token.trim()), &auth::token_hash(&secret))
+        .enrol_sensor(
+            &auth::token_hash(req.token.trim()),
+            &auth::token_hash(&secret),
+        )
         .await?
         .ok_or_else(|| {
             AppError::Unauthorized("unknown, already used or revoked enrolment token".into())
@@ -244,7 +251,12 @@ pub async fn filter_for(
             }),
         }
     };
-    let severity_max = match q.severity.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let severity_max = match q
+        .severity
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         None => None,
         Some("high" | "1") => Some(1),
         Some("medium" | "2") => Some(2),
@@ -267,7 +279,9 @@ pub async fn filter_for(
     };
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
-        return Err(AppError::BadRequest("`limit` must be between 1 and 500".into()));
+        return Err(AppError::BadRequest(
+            "`limit` must be between 1 and 500".into(),
+        ));
     }
     let offset = q.offset.unwrap_or(0);
     if offset < 0 {
@@ -276,11 +290,10 @@ pub async fn filter_for(
     let unit_path = match q.unit.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
         Some(name) => {
-            let unit = state
-                .store
-                .unit(name)
-                .await?
-                .ok_or_else(|| AppError::BadRequest(format!("`unit`: no unit named {name:?}")))?;
+            let unit =
+                state.store.unit(name).await?.ok_or_else(|| {
+                    AppError::BadRequest(format!("`unit`: no unit named {name:?}"))
+                })?;
             if !unit.path.starts_with(&user.unit_path) {
                 return Err(AppError::Forbidden(format!(
                     "unit {name:?} is outside your unit"
@@ -309,7 +322,9 @@ async fn list_alerts(
     let user = authenticate_user(&state, &headers).await?;
     let f = filter_for(&state, &user, &q).await?;
     if f.status.is_some() {
-        return Err(AppError::BadRequest("`status` applies to incidents, not alerts".into()));
+        return Err(AppError::BadRequest(
+            "`status` applies to incidents, not alerts".into(),
+        ));
     }
     Ok(Json(state.store.alerts(&f).await?).into_response())
 }

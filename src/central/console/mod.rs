@@ -357,7 +357,10 @@ async fn session(state: &SharedState, headers: &HeaderMap) -> Option<(User, Stri
 fn show_time(micros: i64) -> String {
     let offset = chrono::FixedOffset::east_opt(7 * 3600);
     match (chrono::DateTime::from_timestamp_micros(micros), offset) {
-        (Some(dt), Some(off)) => dt.with_timezone(&off).format("%Y-%m-%d %H:%M:%S").to_string(),
+        (Some(dt), Some(off)) => dt
+            .with_timezone(&off)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string(),
         _ => String::from("—"),
     }
 }
@@ -449,8 +452,10 @@ fn login_page(
     let error = error_id.map(|id| c.t.get(id));
     let mut res = render(&LoginPage { chrome: c, error });
     *res.status_mut() = status;
-    res.headers_mut()
-        .append(header::SET_COOKIE, cookie(state, LOGIN_CSRF_COOKIE, &csrf, 3600));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        cookie(state, LOGIN_CSRF_COOKIE, &csrf, 3600),
+    );
     res
 }
 
@@ -466,7 +471,9 @@ async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let expected = cookies(&headers).remove(LOGIN_CSRF_COOKIE).unwrap_or_default();
+    let expected = cookies(&headers)
+        .remove(LOGIN_CSRF_COOKIE)
+        .unwrap_or_default();
     if expected.is_empty() || !auth::same_secret(&expected, &form.csrf) {
         return login_page(&state, &headers, Some("error-csrf"), StatusCode::FORBIDDEN);
     }
@@ -484,7 +491,12 @@ async fn login(
     };
     let Some(user) = user.filter(|_| ok) else {
         tracing::warn!(username = %form.username.trim(), "console login failed");
-        return login_page(&state, &headers, Some("login-failed"), StatusCode::UNAUTHORIZED);
+        return login_page(
+            &state,
+            &headers,
+            Some("login-failed"),
+            StatusCode::UNAUTHORIZED,
+        );
     };
     let token = auth::new_token("");
     let csrf = auth::new_token("");
@@ -500,8 +512,10 @@ async fn login(
     }
     tracing::info!(username = %user.username, "console login");
     let mut res = Redirect::to("/").into_response();
-    res.headers_mut()
-        .append(header::SET_COOKIE, cookie(&state, SESSION_COOKIE, &token, max_age));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        cookie(&state, SESSION_COOKIE, &token, max_age),
+    );
     res.headers_mut()
         .append(header::SET_COOKIE, cookie(&state, LOGIN_CSRF_COOKIE, "", 0));
     res
@@ -509,9 +523,8 @@ async fn login(
 
 /// An argon2id hash of a random password, verified against when the user
 /// does not exist, so that a login for an unknown name costs the same.
-static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    auth::hash_password(&auth::new_password()).unwrap_or_default()
-});
+static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| auth::hash_password(&auth::new_password()).unwrap_or_default());
 
 #[derive(Deserialize)]
 struct CsrfForm {
@@ -577,7 +590,10 @@ async fn overview(State(state): State<SharedState>, headers: HeaderMap) -> Respo
         Err(e) => return internal(e),
     };
     let c = chrome(&state, lang, "overview-title", Some(&user), csrf);
-    let incidents = incidents.into_iter().map(|i| incident_view(&c.t, i)).collect();
+    let incidents = incidents
+        .into_iter()
+        .map(|i| incident_view(&c.t, i))
+        .collect();
     render(&OverviewPage {
         chrome: c,
         counts: rows,

@@ -296,7 +296,9 @@ impl Store {
         parent: Option<&str>,
     ) -> Result<Unit, StoreError> {
         if self.unit(name).await?.is_some() {
-            return Err(StoreError::Conflict(format!("unit `{name}` already exists")));
+            return Err(StoreError::Conflict(format!(
+                "unit `{name}` already exists"
+            )));
         }
         let parent = match parent {
             Some(p) => Some(
@@ -497,7 +499,9 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("no unit `{unit}`")))?;
         if self.sensor(name).await?.is_some() {
-            return Err(StoreError::Conflict(format!("sensor `{name}` already exists")));
+            return Err(StoreError::Conflict(format!(
+                "sensor `{name}` already exists"
+            )));
         }
         let now = now_micros();
         dispatch!(self, p => {
@@ -674,7 +678,12 @@ impl Store {
 
     // -------------------------------------------------------------- queries
 
-    fn where_clause(f: &ListFilter, alias: &str, time_col: &str, with_status: bool) -> (String, Vec<Param>) {
+    fn where_clause(
+        f: &ListFilter,
+        alias: &str,
+        time_col: &str,
+        with_status: bool,
+    ) -> (String, Vec<Param>) {
         let mut sql = String::from(" WHERE u.path LIKE $1");
         let mut params = vec![Param::S(format!("{}%", f.scope_path))];
         let mut push = |cond: String, p: Param, params: &mut Vec<Param>| {
@@ -682,7 +691,11 @@ impl Store {
             sql.push_str(&format!(" AND {cond}${}", params.len()));
         };
         if let Some(up) = &f.unit_path {
-            push("u.path LIKE ".into(), Param::S(format!("{up}%")), &mut params);
+            push(
+                "u.path LIKE ".into(),
+                Param::S(format!("{up}%")),
+                &mut params,
+            );
         }
         if let Some(s) = f.since {
             push(format!("{alias}.{time_col} >= "), Param::I(s), &mut params);
@@ -694,7 +707,11 @@ impl Store {
             push(format!("{alias}.severity <= "), Param::I(sev), &mut params);
         }
         if with_status && let Some(st) = &f.status {
-            push(format!("{alias}.status = "), Param::S(st.clone()), &mut params);
+            push(
+                format!("{alias}.status = "),
+                Param::S(st.clone()),
+                &mut params,
+            );
         }
         (sql, params)
     }
@@ -705,7 +722,8 @@ impl Store {
     /// The database error.
     pub async fn alerts(&self, f: &ListFilter) -> Result<Page<AlertRow>, StoreError> {
         let (cond, params) = Self::where_clause(f, "a", "ts", false);
-        let from = "FROM alerts a JOIN units u ON u.id = a.unit_id JOIN sensors s ON s.id = a.sensor_id";
+        let from =
+            "FROM alerts a JOIN units u ON u.id = a.unit_id JOIN sensors s ON s.id = a.sensor_id";
         let count_sql = format!("SELECT COUNT(*) {from}{cond}");
         let n = params.len();
         let list_sql = format!(
@@ -798,7 +816,10 @@ impl Store {
     ///
     /// # Errors
     /// The database error.
-    pub async fn alert_counts(&self, scope_path: &str) -> Result<Vec<UnitSeverityCount>, StoreError> {
+    pub async fn alert_counts(
+        &self,
+        scope_path: &str,
+    ) -> Result<Vec<UnitSeverityCount>, StoreError> {
         let scope = format!("{scope_path}%");
         Ok(dispatch!(self, p => sqlx::query_as::<_, UnitSeverityCount>(
             "SELECT u.name AS unit, u.title AS unit_title, a.severity, COUNT(*) AS count \

@@ -206,8 +206,8 @@ fn parse_rule(ctx: &mut Ctx<'_>, vars: &Vars, origin: String) -> Option<Rule> {
         "icmp" | "icmpv4" | "icmpv6" => RuleProto::Icmp,
         "http" | "http1" | "http2" | "tls" | "ssl" | "smtp" | "ftp" | "ftp-data" | "ssh"
         | "smb" | "dcerpc" | "imap" | "pop3" | "rdp" | "rfb" | "mqtt" | "modbus" | "dnp3"
-        | "enip" | "sip" | "krb5" | "nfs" | "ntp" | "snmp" | "tftp" | "ike" | "dhcp"
-        | "pgsql" | "telnet" | "websocket" => RuleProto::TcpApp,
+        | "enip" | "sip" | "krb5" | "nfs" | "ntp" | "snmp" | "tftp" | "ike" | "dhcp" | "pgsql"
+        | "telnet" | "websocket" => RuleProto::TcpApp,
         "dns" => RuleProto::AnyApp,
         other => {
             ctx.err(tokens[1].0, format!("unknown protocol `{other}`"));
@@ -291,10 +291,9 @@ fn parse_rule(ctx: &mut Ctx<'_>, vars: &Vars, origin: String) -> Option<Rule> {
                         match v.parse::<usize>() {
                             Ok(n) if key == "depth" => last.depth = Some(n),
                             Ok(n) => last.offset = n,
-                            Err(_) => ctx.err(
-                                val_off,
-                                format!("`{key}` expects a number, found `{v}`"),
-                            ),
+                            Err(_) => {
+                                ctx.err(val_off, format!("`{key}` expects a number, found `{v}`"))
+                            }
                         }
                     }
                 }
@@ -360,7 +359,11 @@ fn parse_rule(ctx: &mut Ctx<'_>, vars: &Vars, origin: String) -> Option<Rule> {
 
 /// Splits `key:value;` options between `start` and `end` (exclusive).
 /// A `;` preceded by `\` does not end a value.
-fn split_options(text: &str, start: usize, end: usize) -> Vec<(usize, &str, Option<(usize, &str)>)> {
+fn split_options(
+    text: &str,
+    start: usize,
+    end: usize,
+) -> Vec<(usize, &str, Option<(usize, &str)>)> {
     let mut out = Vec::new();
     let bytes = text.as_bytes();
     let mut i = start;
@@ -391,7 +394,11 @@ fn split_options(text: &str, start: usize, end: usize) -> Vec<(usize, &str, Opti
                 let key = opt[..colon].trim();
                 let val_start = opt_start + colon + 1;
                 let lead = text[val_start..j].len() - text[val_start..j].trim_start().len();
-                out.push((opt_start, key, Some((val_start + lead, &text[val_start..j]))));
+                out.push((
+                    opt_start,
+                    key,
+                    Some((val_start + lead, &text[val_start..j])),
+                ));
             }
             None => out.push((opt_start, opt.trim(), None)),
         }
@@ -422,11 +429,18 @@ fn unquote(v: &str) -> String {
 
 fn parse_content(ctx: &mut Ctx<'_>, off: usize, v: &str) -> Option<Content> {
     let (negated, rest, off) = match v.strip_prefix('!') {
-        Some(r) => (true, r.trim_start(), off + 1 + (r.len() - r.trim_start().len())),
+        Some(r) => (
+            true,
+            r.trim_start(),
+            off + 1 + (r.len() - r.trim_start().len()),
+        ),
         None => (false, v, off),
     };
     let Some(inner) = rest.strip_prefix('"').and_then(|s| s.strip_suffix('"')) else {
-        ctx.err(off, "`content` expects a quoted string, e.g. content:\"GET\";");
+        ctx.err(
+            off,
+            "`content` expects a quoted string, e.g. content:\"GET\";",
+        );
         return None;
     };
     let mut pattern = Vec::new();
@@ -744,20 +758,32 @@ mod tests {
 
     #[test]
     fn continuation_lines_join() {
-        let r = parse("alert udp any any -> any 53 \\\n  (msg:\"dns\"; content:\"abc\"; sid:9;)\n").unwrap();
+        let r = parse("alert udp any any -> any 53 \\\n  (msg:\"dns\"; content:\"abc\"; sid:9;)\n")
+            .unwrap();
         assert_eq!(r[0].sid, 9);
     }
 
     #[test]
     fn missing_sid_and_bad_header_are_reported() {
-        let errs = parse("alert tcp any any any any (msg:\"x\";)\nalert tcp any any -> any any (msg:\"x\";)\n").unwrap_err();
+        let errs = parse(
+            "alert tcp any any any any (msg:\"x\";)\nalert tcp any any -> any any (msg:\"x\";)\n",
+        )
+        .unwrap_err();
         assert!(errs[0].message.contains("7 parts"));
         assert!(errs[1].message.contains("no `sid`"));
     }
 
     #[test]
     fn garbage_never_panics() {
-        for s in ["(", ")", "alert (", "alert tcp [ any -> any any (sid:1;)", "alert tcp any any -> any any (content:\"\\", "alert tcp any any -> any any (content:\"|\";sid:1;)", "alert tcp any any -> any any (;;;)"] {
+        for s in [
+            "(",
+            ")",
+            "alert (",
+            "alert tcp [ any -> any any (sid:1;)",
+            "alert tcp any any -> any any (content:\"\\",
+            "alert tcp any any -> any any (content:\"|\";sid:1;)",
+            "alert tcp any any -> any any (;;;)",
+        ] {
             let _ = parse(s);
         }
     }

@@ -1,0 +1,16 @@
+#!/usr/bin/env sh
+# Installs what building and testing canhgac needs on Debian, if missing:
+# libpcap-dev (live capture), pkg-config, and Chromium with its WebDriver
+# (the console test drives a real headless browser). Uses sudo when not root.
+set -eu
+need=""
+for pkg in libpcap-dev pkg-config chromium chromium-driver; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
+done
+if [ -n "$need" ]; then
+    echo "canhgac: installing$need" >&2
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q $need
+fi
+command -v cargo >/dev/null 2>&1 || { echo "canhgac: Rust (cargo) is needed: https://rustup.rs" >&2; exit 1; }
