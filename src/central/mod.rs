@@ -155,18 +155,17 @@ impl CentralConfig {
             ));
         }
         let url = self.store.url.trim();
-        if !url.is_empty()
-            && !(url.starts_with("postgres://")
-                || url.starts_with("postgresql://")
-                || url.starts_with("sqlite:"))
-        {
+        let known_scheme = url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+            || url.starts_with("sqlite:");
+        if !url.is_empty() && !known_scheme {
             return Err(config::invalid(
                 path,
                 "store.url",
                 "expected postgres://… or sqlite://PATH (or leave empty for SQLite in store.data_dir)",
             ));
         }
-        if !console::Lang::parse(&self.console.default_language).is_some() {
+        if console::Lang::parse(&self.console.default_language).is_none() {
             return Err(config::invalid(
                 path,
                 "console.default_language",

@@ -465,7 +465,8 @@ impl RuleSet {
                 // Header-only rules would fire on every packet of the flow;
                 // without flow tracking we only fire on packets with data or
                 // the first packet of a TCP handshake.
-                if d.payload.is_empty() && !(d.tcp_flags.syn && !d.tcp_flags.ack) {
+                let opening_syn = d.tcp_flags.syn && !d.tcp_flags.ack;
+                if d.payload.is_empty() && !opening_syn {
                     continue;
                 }
             } else {

@@ -357,13 +357,12 @@ fn parse_rule(ctx: &mut Ctx<'_>, vars: &Vars, origin: String) -> Option<Rule> {
     Some(rule)
 }
 
+/// One `key:value` option: (offset of the key, key, (offset, value)).
+type RawOption<'a> = (usize, &'a str, Option<(usize, &'a str)>);
+
 /// Splits `key:value;` options between `start` and `end` (exclusive).
 /// A `;` preceded by `\` does not end a value.
-fn split_options(
-    text: &str,
-    start: usize,
-    end: usize,
-) -> Vec<(usize, &str, Option<(usize, &str)>)> {
+fn split_options(text: &str, start: usize, end: usize) -> Vec<RawOption<'_>> {
     let mut out = Vec::new();
     let bytes = text.as_bytes();
     let mut i = start;
