@@ -295,7 +295,7 @@ async fn cmd_sensor(config: &Path) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let stop_signal = Arc::clone(&stop);
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        canhgac::up::shutdown_signal().await;
         tracing::info!("stopping");
         stop_signal.store(true, std::sync::atomic::Ordering::Relaxed);
     });
@@ -331,10 +331,7 @@ async fn cmd_central(config: Option<PathBuf>, listen: Option<String>) -> Result<
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
     tracing::info!(listen = %cfg.server.listen, store = store.backend(), "central started");
     let state = AppState::new(store, cfg);
-    canhgac::central::serve(state, listener, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    canhgac::central::serve(state, listener, canhgac::up::shutdown_signal()).await?;
     Ok(())
 }
 

@@ -47,6 +47,29 @@ pub enum UpError {
     Sensor(#[from] sensor::SensorError),
 }
 
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM (what systemd sends on stop).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            () = term => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// What the first demo start created, to print once.
 #[derive(Debug, Clone)]
 pub struct DemoSetup {
@@ -150,9 +173,7 @@ pub async fn run_demo(listen: &str, data_dir: &Path) -> Result<(), UpError> {
             source,
         })?;
     let state = AppState::new(store, cfg);
-    let server = tokio::spawn(crate::central::serve(state, listener, async {
-        let _ = tokio::signal::ctrl_c().await;
-    }));
+    let server = tokio::spawn(crate::central::serve(state, listener, shutdown_signal()));
 
     println!();
     println!("  canhgac demo — console: http://{addr}");
