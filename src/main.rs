@@ -84,7 +84,7 @@ struct ReplayArgs {
     /// Alerts of drop/reject rules say `blocked`.
     #[arg(long)]
     simulate_ips: bool,
-    /// Accepted for Suricata compatibility; canhgac always fails on rule errors.
+    /// Stop on the first bad rule instead of skipping it with a diagnostic.
     #[arg(long)]
     init_errors_fatal: bool,
     /// Accepted for Suricata compatibility (a suricata.yaml); not read.
@@ -249,18 +249,14 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
         };
         sets.push((k.trim().to_string(), v.trim().to_string()));
     }
-    let _ = (
-        &a.suricata_yaml,
-        &a.checksum,
-        &a.runmode,
-        a.init_errors_fatal,
-    );
+    let _ = (&a.suricata_yaml, &a.checksum, &a.runmode);
     let opts = replay::ReplayOptions {
         pcaps: a.pcap,
         rule_files: a.rules,
         outdir: a.outdir,
         sets,
         simulate_ips: a.simulate_ips,
+        init_errors_fatal: a.init_errors_fatal,
     };
     let stats = replay::run(&opts)?;
     eprintln!(
@@ -275,13 +271,24 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
 fn cmd_rules_check(files: &[PathBuf]) -> Result<()> {
     let (vars, classes) = replay::settings(&[])?;
     let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-    match RuleSet::compile(&paths, &vars, classes) {
-        Ok(rules) => {
-            println!("{} rules OK in {} file(s)", rules.len(), files.len());
-            Ok(())
-        }
-        Err(diags) => bail!("{}", replay::render_diagnostics(&diags)),
+    let (rules, report) = RuleSet::load(&paths, &vars, classes);
+    for d in &report.diagnostics {
+        println!("{d}");
     }
+    for f in &report.files {
+        println!("{}: {} loaded, {} skipped", f.path, f.loaded, f.skipped);
+    }
+    let always = rules.prefilter().always().len();
+    println!(
+        "total: {} loaded, {} skipped; {} rule(s) without a fast pattern (checked on every packet of their protocol)",
+        report.loaded(),
+        report.skipped(),
+        always
+    );
+    if report.loaded() == 0 && report.skipped() > 0 {
+        bail!("no rule could be loaded");
+    }
+    Ok(())
 }
 
 async fn cmd_sensor(config: &Path) -> Result<()> {

@@ -42,6 +42,18 @@ pub struct TcpFlags {
     pub ack: bool,
     pub fin: bool,
     pub rst: bool,
+    /// All flag bits as on the wire (FIN=0x01 … CWR=0x80).
+    pub bits: u8,
+}
+
+/// ICMP fields used by rules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IcmpInfo {
+    pub icmp_type: u8,
+    pub code: u8,
+    /// Identifier and sequence of echo request/reply.
+    pub id: Option<u16>,
+    pub seq: Option<u16>,
 }
 
 /// A decoded IP packet, borrowing the capture buffer.
@@ -54,8 +66,26 @@ pub struct Decoded<'a> {
     pub sport: u16,
     pub dport: u16,
     pub tcp_flags: TcpFlags,
+    pub tcp_seq: u32,
+    pub tcp_ack: u32,
+    pub icmp: Option<IcmpInfo>,
+    /// IP protocol number (next header for IPv6).
+    pub ip_proto: u8,
+    pub ttl: u8,
+    /// The IP packet is a fragment (payload incomplete).
+    pub fragment: bool,
+    /// VLAN ids, outer first.
+    vlans: [u16; 2],
+    n_vlans: u8,
     /// Transport payload (TCP/UDP data, ICMP body, or IP payload).
     pub payload: &'a [u8],
+}
+
+impl Decoded<'_> {
+    /// VLAN ids of the packet, outer first.
+    pub fn vlan_ids(&self) -> &[u16] {
+        &self.vlans[..usize::from(self.n_vlans).min(2)]
+    }
 }
 
 /// Why a packet was not decoded to IP.
@@ -88,7 +118,7 @@ pub fn decode<'a>(pkt: &RawPacket<'a>) -> Result<Decoded<'a>, DecodeOutcome> {
     }
     .map_err(|e| DecodeOutcome::Invalid(e.to_string()))?;
 
-    let (src, dst, ip_payload, ip_number) = match &sliced.net {
+    let (src, dst, ip_payload, ip_number, ttl, fragment) = match &sliced.net {
         Some(NetSlice::Ipv4(v4)) => {
             let h = v4.header();
             (
@@ -96,6 +126,8 @@ pub fn decode<'a>(pkt: &RawPacket<'a>) -> Result<Decoded<'a>, DecodeOutcome> {
                 IpAddr::V4(h.destination_addr()),
                 v4.payload().payload,
                 v4.payload().ip_number.0,
+                h.ttl(),
+                v4.payload().fragmented,
             )
         }
         Some(NetSlice::Ipv6(v6)) => {
@@ -105,10 +137,22 @@ pub fn decode<'a>(pkt: &RawPacket<'a>) -> Result<Decoded<'a>, DecodeOutcome> {
                 IpAddr::V6(h.destination_addr()),
                 v6.payload().payload,
                 v6.payload().ip_number.0,
+                h.hop_limit(),
+                v6.payload().fragmented,
             )
         }
         Some(NetSlice::Arp(_)) | None => return Err(DecodeOutcome::NotIp),
     };
+    let mut vlans = [0u16; 2];
+    let mut n_vlans = 0u8;
+    for ext in &sliced.link_exts {
+        if let etherparse::LinkExtSlice::Vlan(v) = ext
+            && usize::from(n_vlans) < vlans.len()
+        {
+            vlans[usize::from(n_vlans)] = v.vlan_identifier().value();
+            n_vlans += 1;
+        }
+    }
 
     let mut d = Decoded {
         src,
@@ -117,6 +161,14 @@ pub fn decode<'a>(pkt: &RawPacket<'a>) -> Result<Decoded<'a>, DecodeOutcome> {
         sport: 0,
         dport: 0,
         tcp_flags: TcpFlags::default(),
+        tcp_seq: 0,
+        tcp_ack: 0,
+        icmp: None,
+        ip_proto: ip_number,
+        ttl,
+        fragment,
+        vlans,
+        n_vlans,
         payload: ip_payload,
     };
     match &sliced.transport {
@@ -129,7 +181,10 @@ pub fn decode<'a>(pkt: &RawPacket<'a>) -> Result<Decoded<'a>, DecodeOutcome> {
                 ack: t.ack(),
                 fin: t.fin(),
                 rst: t.rst(),
+                bits: t.slice().get(13).copied().unwrap_or(0),
             };
+            d.tcp_seq = t.sequence_number();
+            d.tcp_ack = t.acknowledgment_number();
             d.payload = t.payload();
         }
         Some(TransportSlice::Udp(u)) => {
@@ -141,14 +196,32 @@ pub fn decode<'a>(pkt: &RawPacket<'a>) -> Result<Decoded<'a>, DecodeOutcome> {
         Some(TransportSlice::Icmpv4(i)) => {
             d.proto = Proto::Icmp;
             d.payload = i.payload();
+            let hdr = i.slice();
+            let echo = matches!(i.type_u8(), 0 | 8 | 13 | 14 | 15 | 16 | 17 | 18);
+            d.icmp = Some(icmp_info(i.type_u8(), i.code_u8(), hdr, echo));
         }
         Some(TransportSlice::Icmpv6(i)) => {
             d.proto = Proto::Icmpv6;
             d.payload = i.payload();
+            let hdr = i.slice();
+            let echo = matches!(i.type_u8(), 128 | 129);
+            d.icmp = Some(icmp_info(i.type_u8(), i.code_u8(), hdr, echo));
         }
         Some(TransportSlice::Igmp(_)) | None => {}
     }
     Ok(d)
+}
+
+fn icmp_info(icmp_type: u8, code: u8, hdr: &[u8], echo: bool) -> IcmpInfo {
+    let word = |at: usize| -> Option<u16> {
+        Some(u16::from_be_bytes([*hdr.get(at)?, *hdr.get(at + 1)?]))
+    };
+    IcmpInfo {
+        icmp_type,
+        code,
+        id: if echo { word(4) } else { None },
+        seq: if echo { word(6) } else { None },
+    }
 }
 
 #[cfg(test)]

@@ -427,6 +427,12 @@ fn produce(
                 return Ok(());
             }
         }
+        pipeline.finish(&mut events);
+        for ev in events.drain(..) {
+            if !send_wait(ev) {
+                return Ok(());
+            }
+        }
         let _ = send_wait(pipeline.stats_event(last_ts, None));
         tracing::info!(
             packets = pipeline.stats.packets,
@@ -486,6 +492,10 @@ fn produce(
         if n == 0 {
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+    pipeline.finish(&mut events);
+    for ev in events.drain(..) {
+        try_send(ev);
     }
     let k = live.stats();
     tracing::info!(

@@ -1,15 +1,25 @@
 //! The detection path shared by `canhgac replay` and `canhgac sensor`:
-//! raw packet → decode → signatures → EVE events.
+//! raw packet → decode → flow → TCP reassembly → application layer →
+//! signatures → EVE events.
+//!
+//! One [`Pipeline`] per worker thread; it owns its flow table, so nothing
+//! here locks. Events come out in the order Suricata writes them for the
+//! same packet: alerts first, then the protocol records the packet
+//! completed (http, dns, tls, …); flow records when flows end.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
+use crate::applayer::{AppConfig, AppEvent, AppTx};
 use crate::capture::RawPacket;
-use crate::decode::{DecodeOutcome, decode};
-use crate::detect::signature::{Action, Match, RuleSet};
-use crate::event::{Alert, Event};
-use crate::flow::flow_id;
+use crate::decode::{DecodeOutcome, Proto, decode};
+use crate::detect::signature::engine::{Engine, Hit, PacketInfo, Transport, TxView};
+use crate::detect::signature::threshold::ThresholdConfig;
+use crate::detect::signature::{Action, RuleSet};
+use crate::event::{Alert, Event, format_timestamp};
+use crate::flow::{Flow, FlowConfig, FlowTable};
 
 /// Counters of the packet path, reported in `stats` events.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -19,10 +29,13 @@ pub struct PipelineStats {
     pub ipv4_or_ipv6: u64,
     pub tcp: u64,
     pub udp: u64,
+    pub icmp: u64,
     pub not_ip: u64,
     pub invalid: u64,
     pub unsupported_link: u64,
+    pub fragments: u64,
     pub alerts: u64,
+    pub app_events: u64,
 }
 
 /// Who the events are from; stamped on every event.
@@ -32,34 +45,76 @@ pub struct Identity {
     pub unit: Option<String>,
 }
 
+/// Settings of the packet path.
+#[derive(Debug, Clone, Default)]
+pub struct PipelineConfig {
+    pub flow: FlowConfig,
+    pub app: AppConfig,
+    pub thresholds: ThresholdConfig,
+    /// Whether alerts of `drop` rules say `blocked` (`--simulate-ips`).
+    pub simulate_ips: bool,
+}
+
 /// One detection pipeline (one per worker thread).
 pub struct Pipeline {
-    rules: Arc<RuleSet>,
+    engine: Engine,
     identity: Identity,
-    /// Whether alerts of `drop` rules say `blocked` (`--simulate-ips`).
-    simulate_ips: bool,
+    config: PipelineConfig,
+    flows: FlowTable,
     /// Added to every packet timestamp (the demo replays "now").
     pub time_shift_micros: i64,
     pub stats: PipelineStats,
-    scratch: Vec<u8>,
+    hits: Vec<Hit>,
+    ended: Vec<Flow>,
+    last_ts: i64,
+}
+
+/// Suricata writes IPv6 addresses in full (`fe80:0000:…`).
+pub fn eve_ip(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => v6
+            .segments()
+            .iter()
+            .map(|s| format!("{s:04x}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+    }
 }
 
 impl Pipeline {
     pub fn new(rules: Arc<RuleSet>, identity: Identity, simulate_ips: bool) -> Self {
-        Pipeline {
+        Self::with_config(
             rules,
             identity,
-            simulate_ips,
+            PipelineConfig {
+                simulate_ips,
+                ..PipelineConfig::default()
+            },
+        )
+    }
+
+    pub fn with_config(rules: Arc<RuleSet>, identity: Identity, config: PipelineConfig) -> Self {
+        Pipeline {
+            engine: Engine::new(rules, config.thresholds.clone()),
+            identity,
+            flows: FlowTable::new(config.flow),
+            config,
             time_shift_micros: 0,
             stats: PipelineStats::default(),
-            scratch: Vec::new(),
+            hits: Vec::new(),
+            ended: Vec::new(),
+            last_ts: 0,
         }
     }
 
-    /// Runs one packet; appends any alert events to `out`.
+    /// Runs one packet; appends the events it produced to `out`.
     pub fn process(&mut self, pkt: &RawPacket<'_>, out: &mut Vec<Event>) {
         self.stats.packets += 1;
         self.stats.bytes += pkt.data.len() as u64;
+        let pcap_cnt = self.stats.packets;
+        let ts = pkt.ts_micros;
+        self.last_ts = self.last_ts.max(ts);
         let d = match decode(pkt) {
             Ok(d) => d,
             Err(DecodeOutcome::NotIp) => {
@@ -76,28 +131,119 @@ impl Pipeline {
             }
         };
         self.stats.ipv4_or_ipv6 += 1;
-        match d.proto {
-            crate::decode::Proto::Tcp => self.stats.tcp += 1,
-            crate::decode::Proto::Udp => self.stats.udp += 1,
-            _ => {}
+        if d.fragment {
+            self.stats.fragments += 1;
         }
-        let mut matches: Vec<Match<'_>> = Vec::new();
-        let rules = Arc::clone(&self.rules);
-        rules.match_packet(&d, &mut self.scratch, &mut matches);
-        for m in matches {
-            let rule = m.rule;
-            let mut ev = self.event("alert", pkt.ts_micros);
-            ev.flow_id = Some(flow_id(&d));
-            ev.src_ip = Some(d.src.to_string());
-            ev.dest_ip = Some(d.dst.to_string());
-            if matches!(
-                d.proto,
-                crate::decode::Proto::Tcp | crate::decode::Proto::Udp
-            ) {
+        let transport = match d.proto {
+            Proto::Tcp => {
+                self.stats.tcp += 1;
+                Transport::Tcp
+            }
+            Proto::Udp => {
+                self.stats.udp += 1;
+                Transport::Udp
+            }
+            Proto::Icmp | Proto::Icmpv6 => {
+                self.stats.icmp += 1;
+                Transport::Icmp
+            }
+            Proto::Other(_) => Transport::Other,
+        };
+
+        let key = self.flows.get_or_create(&d, ts, &mut self.ended);
+        let flow_cfg = self.flows.config;
+        let mut fstats = self.flows.stats;
+        let Some(flow) = self.flows.get_mut(&key) else {
+            return;
+        };
+        let to_server = flow.to_server(d.src, d.sport);
+        let dir = usize::from(!to_server);
+        let first_in_direction = flow.pkts[dir] == 0;
+        flow.pkts[dir] += 1;
+        flow.bytes[dir] += pkt.data.len() as u64;
+        flow.last_ts = ts;
+        flow.tcp_flags[dir] |= d.tcp_flags.bits;
+
+        let mut new_stream = 0usize;
+        if transport == Transport::Tcp {
+            let up = FlowTable::track_tcp(&flow_cfg, flow, &d, &mut fstats);
+            new_stream = up.data.len();
+            let server_port = flow.server.1;
+            if !up.data.is_empty() {
+                flow.app.feed_tcp(&self.config.app, to_server, &up.data, server_port);
+            } else {
+                flow.app.touched.clear();
+            }
+            if up.closed {
+                flow.app.close(to_server);
+            }
+        } else if transport == Transport::Udp {
+            flow.app.feed_udp(&self.config.app, to_server, d.payload, d.sport, d.dport);
+        }
+        let stream = match (&flow.tcp, new_stream) {
+            (Some(t), n) if n > 0 => Some(t.streams[dir].window(n)),
+            _ => None,
+        };
+        let info = PacketInfo {
+            ts_micros: ts,
+            src: d.src,
+            dst: d.dst,
+            sport: d.sport,
+            dport: d.dport,
+            transport,
+            ip_proto: d.ip_proto,
+            ttl: d.ttl,
+            payload: d.payload,
+            tcp_flags: d.tcp_flags.bits,
+            icmp: d.icmp.map(|i| (i.icmp_type, i.code, i.id, i.seq)),
+            flow_id: flow.id,
+            to_server,
+            established: flow.established(),
+            first_in_direction,
+            app_proto: flow.app.proto,
+            app_proto_failed: flow.app.failed,
+            stream,
+        };
+        let touched = flow.app.touched.clone();
+        let views: Vec<AppTx<'_>> = flow.app.views(&touched);
+        let dyn_views: Vec<&dyn TxView> = views.iter().map(|v| v as &dyn TxView).collect();
+        self.hits.clear();
+        self.engine
+            .run(&info, Some(&mut flow.detect), &dyn_views, &mut self.hits);
+        drop(dyn_views);
+        drop(views);
+
+        let rules = Arc::clone(self.engine.rules());
+        for hit in &self.hits {
+            if !hit.alert {
+                continue;
+            }
+            let Some(rule) = rules.rules().get(hit.rule as usize) else {
+                continue;
+            };
+            flow.alerted = true;
+            let mut ev = Event::new("alert", ts + self.time_shift_micros);
+            ev.sensor_id = self.identity.sensor_id.clone();
+            ev.unit = self.identity.unit.clone();
+            ev.flow_id = Some(flow.id);
+            ev.extra.insert("pcap_cnt".into(), json!(pcap_cnt));
+            ev.src_ip = Some(eve_ip(d.src));
+            ev.dest_ip = Some(eve_ip(d.dst));
+            if matches!(transport, Transport::Tcp | Transport::Udp) {
                 ev.src_port = Some(d.sport);
                 ev.dest_port = Some(d.dport);
             }
             ev.proto = Some(d.proto.eve_name());
+            if !d.vlan_ids().is_empty() {
+                ev.extra.insert("vlan".into(), json!(d.vlan_ids()));
+            }
+            if let Some(t) = hit.tx_id {
+                ev.extra.insert("tx_id".into(), json!(t));
+            } else if let Some(t) = touched.last()
+                && flow.app.proto.is_some()
+            {
+                ev.extra.insert("tx_id".into(), json!(t));
+            }
             let mut metadata = Map::new();
             for (k, v) in &rule.metadata {
                 let entry = metadata
@@ -107,7 +253,8 @@ impl Pipeline {
                     a.push(Value::String(v.clone()));
                 }
             }
-            let blocked = self.simulate_ips && matches!(rule.action, Action::Drop | Action::Reject);
+            let blocked =
+                self.config.simulate_ips && matches!(hit.action, Action::Drop | Action::Reject);
             ev.alert = Some(Alert {
                 action: if blocked { "blocked" } else { "allowed" }.into(),
                 gid: rule.gid,
@@ -122,10 +269,160 @@ impl Pipeline {
                 metadata: (!metadata.is_empty()).then_some(metadata),
                 extra: Map::new(),
             });
-            ev.extra.insert("pkt_src".into(), json!("wire/pcap"));
+            let tx_for_object = hit.tx_id.or_else(|| touched.last().copied());
+            if let Some((k, v)) = flow.app.alert_object(tx_for_object) {
+                ev.extra.insert(k.into(), v);
+            }
+            if let Some(name) = flow.app.eve_name() {
+                ev.app_proto = Some(name.into());
+            }
+            ev.extra.insert(
+                "direction".into(),
+                json!(if to_server { "to_server" } else { "to_client" }),
+            );
+            ev.flow = serde_json::from_value(alert_flow(flow, self.time_shift_micros)).ok();
             self.stats.alerts += 1;
             out.push(ev);
         }
+        let events = std::mem::take(&mut flow.app.events);
+        self.flows.stats = fstats;
+        if !events.is_empty() {
+            let this = &*self;
+            if let Some(flow) = this.flows.get(&key) {
+                for ae in &events {
+                    if let Some(ev) = this.app_event(flow, ae, ts, Some(pcap_cnt)) {
+                        out.push(ev);
+                    }
+                }
+            }
+            self.stats.app_events += events.len() as u64;
+        }
+        self.flows.expire(ts, &mut self.ended);
+        self.flush_ended(out);
+    }
+
+    /// Ends every flow (end of input) and logs them.
+    pub fn finish(&mut self, out: &mut Vec<Event>) {
+        let mut all = self.flows.drain();
+        self.ended.append(&mut all);
+        self.flush_ended(out);
+    }
+
+    fn flush_ended(&mut self, out: &mut Vec<Event>) {
+        let ended = std::mem::take(&mut self.ended);
+        for mut flow in ended {
+            flow.app.finish();
+            let events = std::mem::take(&mut flow.app.events);
+            self.stats.app_events += events.len() as u64;
+            for ae in &events {
+                if let Some(ev) = self.app_event(&flow, ae, flow.last_ts, None) {
+                    out.push(ev);
+                }
+            }
+            out.push(self.flow_event(&flow));
+        }
+    }
+
+    fn base_event(&self, kind: &str, flow: &Flow, ts: i64, to_server: bool) -> Event {
+        let mut ev = Event::new(kind, ts + self.time_shift_micros);
+        ev.sensor_id = self.identity.sensor_id.clone();
+        ev.unit = self.identity.unit.clone();
+        ev.flow_id = Some(flow.id);
+        let (s, d) = if to_server {
+            (flow.client, flow.server)
+        } else {
+            (flow.server, flow.client)
+        };
+        ev.src_ip = Some(eve_ip(s.0));
+        ev.dest_ip = Some(eve_ip(d.0));
+        if matches!(flow.proto, Proto::Tcp | Proto::Udp) {
+            ev.src_port = Some(s.1);
+            ev.dest_port = Some(d.1);
+        }
+        ev.proto = Some(flow.proto.eve_name());
+        if !flow.vlan.is_empty() {
+            ev.extra.insert("vlan".into(), json!(flow.vlan));
+        }
+        ev
+    }
+
+    fn app_event(&self, flow: &Flow, ae: &AppEvent, ts: i64, pcap_cnt: Option<u64>) -> Option<Event> {
+        let mut ev = match ae {
+            AppEvent::Http(id) => {
+                let t = flow.app.http_tx(*id)?;
+                let mut ev = self.base_event("http", flow, ts, true);
+                ev.extra.insert("tx_id".into(), json!(id));
+                ev.http = serde_json::from_value(crate::applayer::http_eve(t)).ok();
+                ev
+            }
+            AppEvent::Dns(obj, id, query) => {
+                let mut ev = self.base_event("dns", flow, ts, *query);
+                let _ = id;
+                ev.dns = serde_json::from_value(obj.clone()).ok();
+                ev
+            }
+            AppEvent::Tls => {
+                let mut ev = self.base_event("tls", flow, ts, true);
+                ev.tls = serde_json::from_value(flow.app.tls_eve()?).ok();
+                ev
+            }
+            AppEvent::Ssh => {
+                let mut ev = self.base_event("ssh", flow, ts, true);
+                ev.extra.insert("ssh".into(), flow.app.ssh_eve()?);
+                ev
+            }
+        };
+        if let Some(c) = pcap_cnt {
+            ev.extra.insert("pcap_cnt".into(), json!(c));
+        }
+        Some(ev)
+    }
+
+    fn flow_event(&self, flow: &Flow) -> Event {
+        let mut ev = self.base_event("flow", flow, flow.last_ts, true);
+        if let Some(name) = flow.app.eve_name() {
+            ev.app_proto = Some(name.into());
+        }
+        let shift = self.time_shift_micros;
+        let f = json!({
+            "pkts_toserver": flow.pkts[0],
+            "pkts_toclient": flow.pkts[1],
+            "bytes_toserver": flow.bytes[0],
+            "bytes_toclient": flow.bytes[1],
+            "start": format_timestamp(flow.start_ts + shift),
+            "end": format_timestamp(flow.last_ts + shift),
+            "age": (flow.last_ts - flow.start_ts) / 1_000_000,
+            "state": flow.eve_state(),
+            "reason": flow.end_reason.map(|r| r.eve_name()).unwrap_or("shutdown"),
+            "alerted": flow.alerted,
+        });
+        ev.flow = serde_json::from_value(f).ok();
+        if flow.proto == Proto::Tcp {
+            let all = flow.tcp_flags[0] | flow.tcp_flags[1];
+            let mut tcp = Map::new();
+            tcp.insert("tcp_flags".into(), json!(format!("{all:02x}")));
+            tcp.insert("tcp_flags_ts".into(), json!(format!("{:02x}", flow.tcp_flags[0])));
+            tcp.insert("tcp_flags_tc".into(), json!(format!("{:02x}", flow.tcp_flags[1])));
+            for (bit, name) in [
+                (0x01, "fin"),
+                (0x02, "syn"),
+                (0x04, "rst"),
+                (0x08, "psh"),
+                (0x10, "ack"),
+                (0x20, "urg"),
+                (0x40, "ecn"),
+                (0x80, "cwr"),
+            ] {
+                if all & bit != 0 {
+                    tcp.insert(name.into(), json!(true));
+                }
+            }
+            if let Some(t) = &flow.tcp {
+                tcp.insert("state".into(), json!(t.state.eve_name()));
+            }
+            ev.extra.insert("tcp".into(), Value::Object(tcp));
+        }
+        ev
     }
 
     /// A new event stamped with this pipeline's identity.
@@ -140,16 +437,36 @@ impl Pipeline {
     /// (`decoder.pkts`, `capture.kernel_drops`, `detect.alert`, …).
     pub fn stats_event(&self, ts_micros: i64, kernel: Option<(u64, u64)>) -> Event {
         let s = &self.stats;
+        let f = &self.flows.stats;
         let mut stats = Map::new();
         stats.insert(
             "decoder".into(),
             json!({
                 "pkts": s.packets, "bytes": s.bytes, "ipv4_or_ipv6": s.ipv4_or_ipv6,
-                "tcp": s.tcp, "udp": s.udp, "not_ip": s.not_ip, "invalid": s.invalid,
-                "unsupported_link": s.unsupported_link,
+                "tcp": s.tcp, "udp": s.udp, "icmp": s.icmp, "not_ip": s.not_ip,
+                "invalid": s.invalid, "unsupported_link": s.unsupported_link,
+                "fragments": s.fragments,
             }),
         );
-        stats.insert("detect".into(), json!({ "alert": s.alerts }));
+        stats.insert(
+            "flow".into(),
+            json!({
+                "total": f.created, "timeout": f.timed_out, "evicted": f.evicted,
+                "active": self.flows.len(), "tcp_sessions": f.tcp_sessions,
+                "midstream_pickups": f.midstream_pickups,
+            }),
+        );
+        stats.insert(
+            "detect".into(),
+            json!({
+                "alert": s.alerts,
+                "candidates": self.engine.stats.candidates,
+                "matches": self.engine.stats.matches,
+                "suppressed": self.engine.stats.suppressed,
+                "threshold_evictions": self.engine.threshold_evictions(),
+            }),
+        );
+        stats.insert("app_layer".into(), json!({ "events": s.app_events }));
         if let Some((received, dropped)) = kernel {
             stats.insert(
                 "capture".into(),
@@ -162,4 +479,23 @@ impl Pipeline {
         ev.stats = Some(stats);
         ev
     }
+
+    /// Timestamp of the newest packet seen.
+    pub fn last_ts(&self) -> i64 {
+        self.last_ts
+    }
+}
+
+fn alert_flow(flow: &Flow, shift: i64) -> Value {
+    json!({
+        "pkts_toserver": flow.pkts[0],
+        "pkts_toclient": flow.pkts[1],
+        "bytes_toserver": flow.bytes[0],
+        "bytes_toclient": flow.bytes[1],
+        "start": format_timestamp(flow.start_ts + shift),
+        "src_ip": eve_ip(flow.client.0),
+        "dest_ip": eve_ip(flow.server.0),
+        "src_port": flow.client.1,
+        "dest_port": flow.server.1,
+    })
 }

@@ -11,7 +11,8 @@ use crate::detect::signature::{
     Classifications, DEFAULT_CLASSIFICATION, Diagnostic, RuleSet, Vars, parse_classifications,
 };
 
-use super::pipeline::{Identity, Pipeline, PipelineStats};
+use super::pipeline::{Identity, Pipeline, PipelineConfig, PipelineStats};
+use crate::detect::signature::threshold::parse_threshold_config;
 
 /// What to replay.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +23,8 @@ pub struct ReplayOptions {
     /// `--set key=value` overrides, as Suricata takes them.
     pub sets: Vec<(String, String)>,
     pub simulate_ips: bool,
+    /// Fail on any rule error instead of skipping the rule.
+    pub init_errors_fatal: bool,
 }
 
 /// Errors of a replay.
@@ -38,6 +41,8 @@ pub enum ReplayError {
     },
     #[error("--set {0}: {1}")]
     Set(String, String),
+    #[error("{0}")]
+    Threshold(String),
 }
 
 /// Renders diagnostics one per line, then a count.
@@ -85,16 +90,122 @@ fn set_var(table: &mut Vec<(String, String)>, name: &str, value: &str) {
     }
 }
 
-/// Runs the replay and writes `OUTDIR/eve.json`: alerts in packet order,
-/// then one `stats` event.
+/// Settings of the packet path from Suricata-style `--set` keys.
+///
+/// Known keys: `stream.midstream`, `threshold-file`,
+/// `app-layer.protocols.http.libhtp.default-config.{request,response}-body-limit`,
+/// `…response-body-decompress-layer-limit`,
+/// `app-layer.protocols.dns.detection-ports.dp`, `vlan.use-for-tracking`.
+/// Keys that only tune Suricata internals are accepted silently; any other
+/// key is returned as a warning.
 ///
 /// # Errors
-/// [`ReplayError`] for bad rules (all diagnostics), unreadable captures
-/// or an unwritable output directory.
+/// A value that does not parse, or an unreadable threshold file.
+pub fn pipeline_settings(
+    sets: &[(String, String)],
+    vars: &Vars,
+) -> Result<(PipelineConfig, Vec<String>), ReplayError> {
+    let mut cfg = PipelineConfig::default();
+    let mut warnings = Vec::new();
+    let bad = |k: &str, v: &str, why: &str| ReplayError::Set(format!("{k}={v}"), why.to_string());
+    for (k, v) in sets {
+        match k.as_str() {
+            "stream.midstream" => cfg.flow.midstream = parse_bool(v).ok_or_else(|| bad(k, v, "expected true or false"))?,
+            "vlan.use-for-tracking" => cfg.flow.vlan_tracking = parse_bool(v).ok_or_else(|| bad(k, v, "expected true or false"))?,
+            "stream.reassembly.depth" => cfg.flow.stream.depth = parse_size(v).ok_or_else(|| bad(k, v, "expected a size like 1mb"))?,
+            "app-layer.protocols.http.libhtp.default-config.request-body-limit" => {
+                cfg.app.http.request_body_limit = parse_size(v).ok_or_else(|| bad(k, v, "expected a size like 100kb"))? as usize
+            }
+            "app-layer.protocols.http.libhtp.default-config.response-body-limit" => {
+                cfg.app.http.response_body_limit = parse_size(v).ok_or_else(|| bad(k, v, "expected a size like 100kb"))? as usize
+            }
+            "app-layer.protocols.http.libhtp.default-config.response-body-decompress-layer-limit" => {
+                cfg.app.http.decompress_layer_limit = v.trim().parse().map_err(|_| bad(k, v, "expected a number"))?
+            }
+            "app-layer.protocols.dns.detection-ports.dp" | "app-layer.protocols.dns.udp.detection-ports.dp" => {
+                let mut ports = Vec::new();
+                for p in v.trim_matches(|c| c == '[' || c == ']').split(',') {
+                    ports.push(p.trim().parse::<u16>().map_err(|_| bad(k, v, "expected a port list"))?);
+                }
+                cfg.app.dns_udp_ports = ports.clone();
+                cfg.app.dns_tcp_ports = ports;
+            }
+            "threshold-file" => {
+                let text = std::fs::read_to_string(v).map_err(|e| bad(k, v, &e.to_string()))?;
+                let resolve = |name: &str| -> Option<Vec<crate::detect::signature::threshold::IpNet>> {
+                    let val = vars.address.iter().find(|(n, _)| n == name)?.1.clone();
+                    let mut out = Vec::new();
+                    for item in val.trim_matches(|c| c == '[' || c == ']').split(',') {
+                        out.push(crate::detect::signature::threshold::IpNet::parse(item.trim()).ok()?);
+                    }
+                    Some(out)
+                };
+                let (tc, diags) = parse_threshold_config(&text, &resolve);
+                if !diags.is_empty() {
+                    let msgs: Vec<String> = diags
+                        .iter()
+                        .map(|d| format!("{v}:{}:{}: error: {}", d.line, d.column, d.message))
+                        .collect();
+                    return Err(ReplayError::Threshold(msgs.join("\n")));
+                }
+                cfg.thresholds = tc;
+            }
+            "classification-file" | "reference-config-file" | "mpm-algo" | "spm-algo"
+            | "runmode" | "default-log-dir" => {}
+            k if k.starts_with("vars.") || k.starts_with("stats.") || k.starts_with("outputs.")
+                || k.starts_with("logging.") || k.starts_with("detect.") => {}
+            other => warnings.push(format!("--set {other}: not used by canhgac; ignored")),
+        }
+    }
+    Ok((cfg, warnings))
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Some(true),
+        "false" | "no" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// `100kb`, `1mb`, `2gb`, `4096`.
+pub fn parse_size(v: &str) -> Option<u64> {
+    let v = v.trim().to_ascii_lowercase();
+    let (num, mult) = if let Some(n) = v.strip_suffix("kb").or_else(|| v.strip_suffix("kib")) {
+        (n, 1024)
+    } else if let Some(n) = v.strip_suffix("mb").or_else(|| v.strip_suffix("mib")) {
+        (n, 1024 * 1024)
+    } else if let Some(n) = v.strip_suffix("gb").or_else(|| v.strip_suffix("gib")) {
+        (n, 1024 * 1024 * 1024)
+    } else {
+        (v.as_str(), 1)
+    };
+    num.trim().parse::<u64>().ok().map(|n| n * mult)
+}
+
+/// Runs the replay and writes `OUTDIR/eve.json`: events in packet order,
+/// flow records as flows end, then one `stats` event.
+///
+/// # Errors
+/// [`ReplayError`] for bad rules (with `--init-errors-fatal`), unreadable
+/// captures or an unwritable output directory.
 pub fn run(opts: &ReplayOptions) -> Result<PipelineStats, ReplayError> {
     let (vars, classes) = settings(&opts.sets)?;
+    let (mut pcfg, warnings) = pipeline_settings(&opts.sets, &vars)?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    pcfg.simulate_ips = opts.simulate_ips;
     let files: Vec<&Path> = opts.rule_files.iter().map(PathBuf::as_path).collect();
-    let rules = RuleSet::compile(&files, &vars, classes).map_err(ReplayError::Rules)?;
+    let (rules, report) = RuleSet::load(&files, &vars, classes);
+    if !report.diagnostics.is_empty() {
+        if opts.init_errors_fatal {
+            return Err(ReplayError::Rules(report.diagnostics));
+        }
+        for d in &report.diagnostics {
+            eprintln!("{d} (rule skipped)");
+        }
+    }
     std::fs::create_dir_all(&opts.outdir).map_err(|source| ReplayError::Io {
         path: opts.outdir.clone(),
         source,
@@ -105,26 +216,29 @@ pub fn run(opts: &ReplayOptions) -> Result<PipelineStats, ReplayError> {
         source,
     })?;
     let mut out = BufWriter::new(file);
-    let mut pipeline = Pipeline::new(Arc::new(rules), Identity::default(), opts.simulate_ips);
+    let mut pipeline = Pipeline::with_config(Arc::new(rules), Identity::default(), pcfg);
     let mut events = Vec::new();
     let mut write_err: Option<std::io::Error> = None;
-    let mut last_ts = 0i64;
+    let mut write = |out: &mut BufWriter<std::fs::File>, events: &mut Vec<crate::event::Event>| {
+        for ev in events.drain(..) {
+            if write_err.is_none()
+                && let Err(e) = serde_json::to_writer(&mut *out, &ev)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| out.write_all(b"\n"))
+            {
+                write_err = Some(e);
+            }
+        }
+    };
     for pcap in &opts.pcaps {
         capture::read_file(pcap, |pkt| {
-            last_ts = last_ts.max(pkt.ts_micros);
             pipeline.process(&pkt, &mut events);
-            for ev in events.drain(..) {
-                if write_err.is_none()
-                    && let Err(e) = serde_json::to_writer(&mut out, &ev)
-                        .map_err(std::io::Error::from)
-                        .and_then(|()| out.write_all(b"\n"))
-                {
-                    write_err = Some(e);
-                }
-            }
+            write(&mut out, &mut events);
         })?;
     }
-    let stats = pipeline.stats_event(last_ts, None);
+    pipeline.finish(&mut events);
+    write(&mut out, &mut events);
+    let stats = pipeline.stats_event(pipeline.last_ts(), None);
     let io = |source| ReplayError::Io {
         path: eve_path.clone(),
         source,

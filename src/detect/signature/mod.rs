@@ -1,64 +1,37 @@
-//! Suricata/Snort rules: a parser with precise diagnostics and a first,
-//! simple matcher over packet payloads.
+//! Suricata-compatible signatures: the rule language with precise
+//! diagnostics, and the engine that runs rules over packets, reassembled
+//! streams and application-layer transactions.
 //!
-//! Compile, then run: [`RuleSet::compile`] reads every rule of every file,
-//! collects **all** errors (file:line:column, the keyword, what was
-//! expected), and yields an immutable [`RuleSet`] to share behind an `Arc`.
+//! Compile, then run: [`RuleSet::load`] reads every rule of every file,
+//! keeps the good ones and reports each bad one (file:line:column, the
+//! keyword, why); [`RuleSet::compile`] is the strict form used with
+//! `--init-errors-fatal`. The result is immutable and shared behind an
+//! `Arc` by the worker threads.
 //!
-//! The foundation supports the header (action, protocol, addresses with
-//! `$HOME_NET`-style variables, lists, CIDRs and negation, ports with ranges,
-//! direction `->`/`<>`) and the options `msg`, `content` (hex `|..|`,
-//! negation), `nocase`, `depth`, `offset`, `sid`, `rev`, `gid`, `classtype`,
-//! `priority`, `metadata`, `reference`. Any other keyword is reported as
-//! "not supported yet" rather than silently ignored, so an operator never
-//! believes a rule is active when it is not. Flows, streams, sticky buffers
-//! and the multi-pattern prefilter come with the network-detection issue.
-//!
-//! Application-layer protocols in the header (`http`, `tls`, `dns`, …) are
-//! matched on their transport for now.
+//! Layout: [`parse`] reads headers and splits options, [`options`] applies
+//! keywords to a [`Rule`] ([`rule`] is the compiled form), [`buffers`] names
+//! the inspection buffers, [`inspect`] runs a buffer's keywords over bytes,
+//! [`prefilter`] picks candidate rules with one multi-pattern pass per
+//! buffer, [`engine`] drives it all per packet with flow state, and
+//! [`threshold`] decides which matches become alerts.
 
+pub mod buffers;
+pub mod engine;
+pub mod inspect;
+pub mod options;
 mod parse;
+pub mod prefilter;
+pub mod rule;
+pub mod threshold;
+
 
 use std::net::IpAddr;
 use std::path::Path;
 
-pub use parse::{Diagnostic, parse_rules};
+pub use parse::{Diagnostic, parse_rules, parse_rules_with};
+pub use rule::{Action, Rule, RuleProto};
 
-use crate::decode::{Decoded, Proto};
-
-/// What a rule does when it matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Alert,
-    Drop,
-    Reject,
-    Pass,
-}
-
-/// Protocol in a rule header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RuleProto {
-    Ip,
-    Tcp,
-    Udp,
-    Icmp,
-    /// Application protocol carried over TCP (http, tls, smtp, …).
-    TcpApp,
-    /// Application protocol carried over TCP or UDP (dns).
-    AnyApp,
-}
-
-impl RuleProto {
-    fn matches(self, p: Proto) -> bool {
-        match self {
-            RuleProto::Ip => true,
-            RuleProto::Tcp | RuleProto::TcpApp => p == Proto::Tcp,
-            RuleProto::Udp => p == Proto::Udp,
-            RuleProto::Icmp => matches!(p, Proto::Icmp | Proto::Icmpv6),
-            RuleProto::AnyApp => matches!(p, Proto::Tcp | Proto::Udp),
-        }
-    }
-}
+use options::Names;
 
 /// A set of addresses: a list of (CIDR, negated) items, or any.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,7 +50,7 @@ pub struct Cidr {
 }
 
 impl Cidr {
-    fn contains(&self, ip: IpAddr) -> bool {
+    pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
                 let mask = if self.prefix == 0 {
@@ -101,7 +74,7 @@ impl Cidr {
 }
 
 impl AddrSpec {
-    fn matches(&self, ip: IpAddr) -> bool {
+    pub fn matches(&self, ip: IpAddr) -> bool {
         match self {
             AddrSpec::Any => true,
             AddrSpec::List(items) => {
@@ -131,7 +104,7 @@ pub enum PortSpec {
 }
 
 impl PortSpec {
-    fn matches(&self, port: u16) -> bool {
+    pub fn matches(&self, port: u16) -> bool {
         match self {
             PortSpec::Any => true,
             PortSpec::List(items) => {
@@ -151,76 +124,6 @@ impl PortSpec {
                 !any_positive || positive_hit
             }
         }
-    }
-}
-
-/// One `content` match.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Content {
-    /// The bytes to find; lower-cased when `nocase`.
-    pub pattern: Vec<u8>,
-    pub nocase: bool,
-    pub negated: bool,
-    pub offset: usize,
-    pub depth: Option<usize>,
-}
-
-impl Content {
-    fn matches(&self, payload: &[u8], lowered: &[u8]) -> bool {
-        let hay = if self.nocase { lowered } else { payload };
-        let start = self.offset.min(hay.len());
-        let end = match self.depth {
-            Some(d) => (start + d).min(hay.len()),
-            None => hay.len(),
-        };
-        let found = !self.pattern.is_empty()
-            && end >= start
-            && memchr::memmem::find(&hay[start..end], &self.pattern).is_some();
-        found != self.negated
-    }
-}
-
-/// A compiled rule.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rule {
-    pub action: Action,
-    pub proto: RuleProto,
-    pub src: AddrSpec,
-    pub sport: PortSpec,
-    pub dst: AddrSpec,
-    pub dport: PortSpec,
-    pub bidirectional: bool,
-    pub msg: String,
-    pub contents: Vec<Content>,
-    pub sid: u64,
-    pub rev: u32,
-    pub gid: u32,
-    pub classtype: Option<String>,
-    pub priority: Option<u8>,
-    pub metadata: Vec<(String, String)>,
-    /// Where the rule was read from, for diagnostics and `rules explain`.
-    pub origin: String,
-}
-
-impl Rule {
-    fn header_matches(&self, d: &Decoded<'_>) -> bool {
-        if !self.proto.matches(d.proto) {
-            return false;
-        }
-        let forward = self.src.matches(d.src)
-            && self.dst.matches(d.dst)
-            && self.sport.matches(d.sport)
-            && self.dport.matches(d.dport);
-        forward
-            || (self.bidirectional
-                && self.src.matches(d.dst)
-                && self.dst.matches(d.src)
-                && self.sport.matches(d.dport)
-                && self.dport.matches(d.sport))
-    }
-
-    fn needs_lowered(&self) -> bool {
-        self.contents.iter().any(|c| c.nocase)
     }
 }
 
@@ -259,19 +162,6 @@ pub fn parse_classifications(text: &str) -> Classifications {
         }
     }
     out
-}
-
-/// A match of one rule on one packet.
-#[derive(Debug, Clone, Copy)]
-pub struct Match<'r> {
-    pub rule: &'r Rule,
-}
-
-/// Compiled rules, immutable once built; share it behind an `Arc`.
-#[derive(Debug, Default)]
-pub struct RuleSet {
-    rules: Vec<Rule>,
-    classifications: Classifications,
 }
 
 /// Variables used in rule headers (`$HOME_NET`, `$HTTP_PORTS`, …).
@@ -326,8 +216,121 @@ impl Default for Vars {
     }
 }
 
+/// What loading rule files found: per file, rules loaded and skipped, and
+/// every skipped rule's diagnostic.
+#[derive(Debug, Default, Clone)]
+pub struct LoadReport {
+    pub files: Vec<FileReport>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Rules loaded and skipped from one file.
+#[derive(Debug, Default, Clone)]
+pub struct FileReport {
+    pub path: String,
+    pub loaded: usize,
+    pub skipped: usize,
+}
+
+impl LoadReport {
+    /// Rules loaded over all files.
+    pub fn loaded(&self) -> usize {
+        self.files.iter().map(|f| f.loaded).sum()
+    }
+
+    /// Rules skipped over all files.
+    pub fn skipped(&self) -> usize {
+        self.files.iter().map(|f| f.skipped).sum()
+    }
+}
+
+/// Compiled rules, immutable once built; share it behind an `Arc`.
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    /// In evaluation order: pass, drop, reject, alert; within each, rules
+    /// that set flowbits before rules that test them, as Suricata orders.
+    rules: Vec<Rule>,
+    classifications: Classifications,
+    names: Names,
+    prefilter: prefilter::Prefilter,
+}
+
 impl RuleSet {
-    /// Compiles rules from several files; collects every error of every file.
+    /// Loads rules from files, keeping every rule that compiles and
+    /// reporting each one that does not.
+    pub fn load(
+        files: &[&Path],
+        vars: &Vars,
+        classifications: Classifications,
+    ) -> (RuleSet, LoadReport) {
+        let mut names = Names::default();
+        let mut rules = Vec::new();
+        let mut report = LoadReport::default();
+        for path in files {
+            let name = path.display().to_string();
+            match std::fs::read(path) {
+                Ok(bytes) => {
+                    let text = String::from_utf8_lossy(&bytes);
+                    let (mut r, mut e) = parse_rules_with(&name, &text, vars, &mut names);
+                    let mut fr = FileReport {
+                        path: name,
+                        loaded: r.len(),
+                        skipped: count_rules_in(&e),
+                    };
+                    let before = r.len();
+                    check_rules(&mut r, &classifications, &mut rules, &mut e);
+                    fr.skipped += before - r.len();
+                    fr.loaded = r.len();
+                    rules.append(&mut r);
+                    report.diagnostics.append(&mut e);
+                    report.files.push(fr);
+                }
+                Err(e) => {
+                    report.diagnostics.push(Diagnostic {
+                        file: name.clone(),
+                        line: 0,
+                        column: 0,
+                        message: format!("cannot read rule file: {e}"),
+                    });
+                    report.files.push(FileReport {
+                        path: name,
+                        loaded: 0,
+                        skipped: 0,
+                    });
+                }
+            }
+        }
+        (Self::build(rules, classifications, names), report)
+    }
+
+    /// Loads rules from text (tests, bundled rules), leniently.
+    pub fn load_str(
+        name: &str,
+        text: &str,
+        vars: &Vars,
+        classifications: Classifications,
+    ) -> (RuleSet, LoadReport) {
+        let mut names = Names::default();
+        let (mut r, mut e) = parse_rules_with(name, text, vars, &mut names);
+        let mut fr = FileReport {
+            path: name.to_string(),
+            loaded: 0,
+            skipped: count_rules_in(&e),
+        };
+        let before = r.len();
+        let mut all = Vec::new();
+        check_rules(&mut r, &classifications, &mut all, &mut e);
+        fr.skipped += before - r.len();
+        fr.loaded = r.len();
+        let report = LoadReport {
+            files: vec![fr],
+            diagnostics: e,
+        };
+        (Self::build(r, classifications, names), report)
+    }
+
+    /// Compiles rules from several files; any error fails the whole set
+    /// (`--init-errors-fatal`).
     ///
     /// # Errors
     /// All diagnostics, each with file, line and column.
@@ -336,30 +339,15 @@ impl RuleSet {
         vars: &Vars,
         classifications: Classifications,
     ) -> Result<RuleSet, Vec<Diagnostic>> {
-        let mut rules = Vec::new();
-        let mut errors = Vec::new();
-        for path in files {
-            let name = path.display().to_string();
-            match std::fs::read(path) {
-                Ok(bytes) => {
-                    let text = String::from_utf8_lossy(&bytes);
-                    match parse_rules(&name, &text, vars) {
-                        Ok(mut r) => rules.append(&mut r),
-                        Err(mut e) => errors.append(&mut e),
-                    }
-                }
-                Err(e) => errors.push(Diagnostic {
-                    file: name,
-                    line: 0,
-                    column: 0,
-                    message: format!("cannot read rule file: {e}"),
-                }),
-            }
+        let (set, report) = Self::load(files, vars, classifications);
+        if report.diagnostics.is_empty() {
+            Ok(set)
+        } else {
+            Err(report.diagnostics)
         }
-        Self::finish(rules, errors, classifications)
     }
 
-    /// Compiles rules from text (tests, bundled rules).
+    /// Compiles rules from text, strictly.
     ///
     /// # Errors
     /// All diagnostics of the text.
@@ -369,50 +357,47 @@ impl RuleSet {
         vars: &Vars,
         classifications: Classifications,
     ) -> Result<RuleSet, Vec<Diagnostic>> {
-        match parse_rules(name, text, vars) {
-            Ok(rules) => Self::finish(rules, Vec::new(), classifications),
-            Err(e) => Err(e),
+        let (set, report) = Self::load_str(name, text, vars, classifications);
+        if report.diagnostics.is_empty() {
+            Ok(set)
+        } else {
+            Err(report.diagnostics)
         }
     }
 
-    fn finish(
-        rules: Vec<Rule>,
-        mut errors: Vec<Diagnostic>,
-        classifications: Classifications,
-    ) -> Result<RuleSet, Vec<Diagnostic>> {
-        let mut seen = std::collections::HashMap::new();
-        for r in &rules {
-            if let Some(first) = seen.insert((r.gid, r.sid), r.origin.clone()) {
-                let (file, line) = split_origin(&r.origin);
-                errors.push(Diagnostic {
-                    file,
-                    line,
-                    column: 1,
-                    message: format!(
-                        "duplicate signature id {}:{} (first defined at {first})",
-                        r.gid, r.sid
-                    ),
-                });
-            }
-            if let Some(ct) = &r.classtype
-                && !classifications.contains_key(ct)
-            {
-                let (file, line) = split_origin(&r.origin);
-                errors.push(Diagnostic {
-                    file,
-                    line,
-                    column: 1,
-                    message: format!("classtype `{ct}` is not in the classification file"),
-                });
-            }
-        }
-        if errors.is_empty() {
-            Ok(RuleSet {
-                rules,
-                classifications,
+    fn build(mut rules: Vec<Rule>, classifications: Classifications, names: Names) -> RuleSet {
+        // Suricata's order: by action, then flowbit setters before readers.
+        let sets = |r: &Rule| {
+            r.flowbits.iter().any(|f| {
+                matches!(
+                    f,
+                    rule::FlowbitOp::Set(_) | rule::FlowbitOp::Unset(_) | rule::FlowbitOp::Toggle(_)
+                )
             })
-        } else {
-            Err(errors)
+        };
+        let reads = |r: &Rule| {
+            r.flowbits.iter().any(|f| {
+                matches!(
+                    f,
+                    rule::FlowbitOp::IsSet(_) | rule::FlowbitOp::IsNotSet(_)
+                )
+            })
+        };
+        rules.sort_by_key(|r| {
+            let fb = match (sets(r), reads(r)) {
+                (true, false) => 0,
+                (true, true) => 1,
+                (false, false) => 2,
+                (false, true) => 3,
+            };
+            (r.action, fb)
+        });
+        let prefilter = prefilter::Prefilter::build(&rules);
+        RuleSet {
+            rules,
+            classifications,
+            names,
+            prefilter,
         }
     }
 
@@ -426,9 +411,19 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
-    /// The rules, in file order.
+    /// The rules, in evaluation order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// Number of distinct flowbit names.
+    pub fn flowbit_count(&self) -> usize {
+        self.names.flowbits.len()
+    }
+
+    /// The prefilter.
+    pub fn prefilter(&self) -> &prefilter::Prefilter {
+        &self.prefilter
     }
 
     /// The classtype of a rule, if known.
@@ -444,48 +439,56 @@ impl RuleSet {
             .or_else(|| self.classtype(rule).map(|c| c.priority))
             .unwrap_or(3)
     }
+}
 
-    /// Runs every rule on a packet and appends the matches.
-    ///
-    /// A matching `pass` rule suppresses the packet's alerts, as in Suricata.
-    /// `scratch` is reused across packets for the lower-cased payload.
-    pub fn match_packet<'r>(
-        &'r self,
-        d: &Decoded<'_>,
-        scratch: &mut Vec<u8>,
-        out: &mut Vec<Match<'r>>,
-    ) {
-        let start = out.len();
-        let mut lowered = false;
-        for rule in &self.rules {
-            if !rule.header_matches(d) {
-                continue;
-            }
-            if rule.contents.is_empty() {
-                // Header-only rules would fire on every packet of the flow;
-                // without flow tracking we only fire on packets with data or
-                // the first packet of a TCP handshake.
-                let opening_syn = d.tcp_flags.syn && !d.tcp_flags.ack;
-                if d.payload.is_empty() && !opening_syn {
-                    continue;
-                }
-            } else {
-                if !lowered && rule.needs_lowered() {
-                    scratch.clear();
-                    scratch.extend(d.payload.iter().map(u8::to_ascii_lowercase));
-                    lowered = true;
-                }
-                if !rule.contents.iter().all(|c| c.matches(d.payload, scratch)) {
-                    continue;
-                }
-            }
-            if rule.action == Action::Pass {
-                out.truncate(start);
-                return;
-            }
-            out.push(Match { rule });
+/// Distinct rules (file:line) among diagnostics.
+fn count_rules_in(diags: &[Diagnostic]) -> usize {
+    let mut lines: Vec<(&str, usize)> = diags.iter().map(|d| (d.file.as_str(), d.line)).collect();
+    lines.sort_unstable();
+    lines.dedup();
+    lines.len()
+}
+
+/// Drops rules whose sid repeats an earlier one or whose classtype is
+/// unknown, reporting each.
+fn check_rules(
+    rules: &mut Vec<Rule>,
+    classifications: &Classifications,
+    earlier: &mut [Rule],
+    errors: &mut Vec<Diagnostic>,
+) {
+    let mut seen: std::collections::HashMap<(u32, u64), String> = earlier
+        .iter()
+        .map(|r| ((r.gid, r.sid), r.origin.clone()))
+        .collect();
+    rules.retain(|r| {
+        let (file, line) = split_origin(&r.origin);
+        if let Some(first) = seen.get(&(r.gid, r.sid)) {
+            errors.push(Diagnostic {
+                file,
+                line,
+                column: 1,
+                message: format!(
+                    "duplicate signature id {}:{} (first defined at {first}); rule skipped",
+                    r.gid, r.sid
+                ),
+            });
+            return false;
         }
-    }
+        if let Some(ct) = &r.classtype
+            && !classifications.contains_key(ct)
+        {
+            errors.push(Diagnostic {
+                file,
+                line,
+                column: 1,
+                message: format!("classtype `{ct}` is not in the classification file; rule skipped"),
+            });
+            return false;
+        }
+        seen.insert((r.gid, r.sid), r.origin.clone());
+        true
+    });
 }
 
 fn split_origin(origin: &str) -> (String, usize) {

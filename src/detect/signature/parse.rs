@@ -4,7 +4,10 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use super::{Action, AddrSpec, Cidr, Content, PortSpec, Rule, RuleProto, Vars};
+use super::buffers::AppProto;
+use super::options::{Names, OptionState};
+use super::rule::{Action, Rule, RuleProto, StreamMode};
+use super::{AddrSpec, Cidr, PortSpec, Vars};
 
 /// A rule-file error at file:line:column.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +71,23 @@ impl Ctx<'_> {
 /// # Errors
 /// Every diagnostic of the file, not just the first.
 pub fn parse_rules(file: &str, text: &str, vars: &Vars) -> Result<Vec<Rule>, Vec<Diagnostic>> {
+    let mut names = Names::default();
+    let (rules, errors) = parse_rules_with(file, text, vars, &mut names);
+    if errors.is_empty() {
+        Ok(rules)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Parses a rule file's text, keeping the good rules and reporting every
+/// bad one; `names` is shared by the files of one rule set (flowbits).
+pub fn parse_rules_with(
+    file: &str,
+    text: &str,
+    vars: &Vars,
+    names: &mut Names,
+) -> (Vec<Rule>, Vec<Diagnostic>) {
     let mut rules = Vec::new();
     let mut errors = Vec::new();
     let mut current: Option<Logical> = None;
@@ -107,7 +127,7 @@ pub fn parse_rules(file: &str, text: &str, vars: &Vars) -> Result<Vec<Rule>, Vec
             errors: Vec::new(),
         };
         let first_line = logical.segments[0].1;
-        if let Some(rule) = parse_rule(&mut ctx, vars, format!("{file}:{first_line}")) {
+        if let Some(rule) = parse_rule(&mut ctx, vars, names, format!("{file}:{first_line}")) {
             rules.push(rule);
         }
         errors.append(&mut ctx.errors);
@@ -124,11 +144,7 @@ pub fn parse_rules(file: &str, text: &str, vars: &Vars) -> Result<Vec<Rule>, Vec
         );
         errors.append(&mut ctx.errors);
     }
-    if errors.is_empty() {
-        Ok(rules)
-    } else {
-        Err(errors)
-    }
+    (rules, errors)
 }
 
 /// Splits the header into tokens, keeping `[...]` lists (which may contain
@@ -160,7 +176,12 @@ fn header_tokens(header: &str) -> Vec<(usize, &str)> {
     out
 }
 
-fn parse_rule(ctx: &mut Ctx<'_>, vars: &Vars, origin: String) -> Option<Rule> {
+fn parse_rule(
+    ctx: &mut Ctx<'_>,
+    vars: &Vars,
+    names: &mut Names,
+    origin: String,
+) -> Option<Rule> {
     let text = ctx.logical.text.clone();
     let Some(open) = text.find('(') else {
         ctx.err(
@@ -199,20 +220,31 @@ fn parse_rule(ctx: &mut Ctx<'_>, vars: &Vars, origin: String) -> Option<Rule> {
             return None;
         }
     };
-    let proto = match tokens[1].1.to_ascii_lowercase().as_str() {
-        "ip" | "pkthdr" => RuleProto::Ip,
-        "tcp" | "tcp-pkt" | "tcp-stream" => RuleProto::Tcp,
+    let proto_name = tokens[1].1.to_ascii_lowercase();
+    let mut stream_mode = StreamMode::Both;
+    let proto = match proto_name.as_str() {
+        "ip" | "pkthdr" | "ipv4" | "ipv6" => RuleProto::Ip,
+        "tcp" => RuleProto::Tcp,
+        "tcp-pkt" => {
+            stream_mode = StreamMode::PacketOnly;
+            RuleProto::Tcp
+        }
+        "tcp-stream" => {
+            stream_mode = StreamMode::StreamOnly;
+            RuleProto::Tcp
+        }
         "udp" => RuleProto::Udp,
         "icmp" | "icmpv4" | "icmpv6" => RuleProto::Icmp,
-        "http" | "http1" | "http2" | "tls" | "ssl" | "smtp" | "ftp" | "ftp-data" | "ssh"
-        | "smb" | "dcerpc" | "imap" | "pop3" | "rdp" | "rfb" | "mqtt" | "modbus" | "dnp3"
-        | "enip" | "sip" | "krb5" | "nfs" | "ntp" | "snmp" | "tftp" | "ike" | "dhcp" | "pgsql"
-        | "telnet" | "websocket" => RuleProto::TcpApp,
-        "dns" => RuleProto::AnyApp,
-        other => {
-            ctx.err(tokens[1].0, format!("unknown protocol `{other}`"));
-            return None;
-        }
+        other => match AppProto::from_name(other) {
+            Some(a) => RuleProto::App(a),
+            None => {
+                ctx.err(
+                    tokens[1].0,
+                    format!("protocol `{other}` is not parsed by canhgac yet"),
+                );
+                return None;
+            }
+        },
     };
     let src = parse_addr(ctx, vars, tokens[2].0, tokens[2].1, 0);
     let sport = parse_port(ctx, vars, tokens[3].0, tokens[3].1, 0);
@@ -231,124 +263,23 @@ fn parse_rule(ctx: &mut Ctx<'_>, vars: &Vars, origin: String) -> Option<Rule> {
     let dport = parse_port(ctx, vars, tokens[6].0, tokens[6].1, 0);
 
     let close = trimmed.len() - 1;
-    let mut rule = Rule {
-        action,
-        proto,
-        src: src.unwrap_or(AddrSpec::Any),
-        sport: sport.unwrap_or(PortSpec::Any),
-        dst: dst.unwrap_or(AddrSpec::Any),
-        dport: dport.unwrap_or(PortSpec::Any),
-        bidirectional,
-        msg: String::new(),
-        contents: Vec::new(),
-        sid: 0,
-        rev: 0,
-        gid: 1,
-        classtype: None,
-        priority: None,
-        metadata: Vec::new(),
-        origin,
-    };
+    let mut rule = Rule::new(proto);
+    rule.action = action;
+    rule.stream_mode = stream_mode;
+    rule.src = src.unwrap_or(AddrSpec::Any);
+    rule.sport = sport.unwrap_or(PortSpec::Any);
+    rule.dst = dst.unwrap_or(AddrSpec::Any);
+    rule.dport = dport.unwrap_or(PortSpec::Any);
+    rule.bidirectional = bidirectional;
+    rule.origin = origin;
     let errors_before = ctx.errors.len();
-    let mut has_sid = false;
+    let mut state = OptionState::new(names);
     for (kw_off, key, value) in split_options(&text, open + 1, close) {
-        let val_off = value.map(|(o, _)| o).unwrap_or(kw_off);
-        let val = value.map(|(_, v)| v.trim());
-        let need_value = |ctx: &mut Ctx<'_>| -> Option<&str> {
-            if val.is_none() {
-                ctx.err(kw_off, format!("`{key}` needs a value (`{key}:...;`)"));
-            }
-            val
-        };
-        match key {
-            "msg" => {
-                if let Some(v) = need_value(ctx) {
-                    rule.msg = unquote(v);
-                }
-            }
-            "content" => {
-                if let Some(v) = need_value(ctx)
-                    && let Some(c) = parse_content(ctx, val_off, v)
-                {
-                    rule.contents.push(c);
-                }
-            }
-            "nocase" | "depth" | "offset" => {
-                let Some(last) = rule.contents.last_mut() else {
-                    ctx.err(kw_off, format!("`{key}` must follow a `content`"));
-                    continue;
-                };
-                match key {
-                    "nocase" => {
-                        last.nocase = true;
-                        last.pattern.make_ascii_lowercase();
-                    }
-                    _ => {
-                        let Some(v) = val else {
-                            ctx.err(kw_off, format!("`{key}` needs a number"));
-                            continue;
-                        };
-                        match v.parse::<usize>() {
-                            Ok(n) if key == "depth" => last.depth = Some(n),
-                            Ok(n) => last.offset = n,
-                            Err(_) => {
-                                ctx.err(val_off, format!("`{key}` expects a number, found `{v}`"))
-                            }
-                        }
-                    }
-                }
-            }
-            "sid" | "rev" | "gid" | "priority" => {
-                let Some(v) = need_value(ctx) else { continue };
-                match v.parse::<u64>() {
-                    Ok(n) => match key {
-                        "sid" => {
-                            rule.sid = n;
-                            has_sid = true;
-                        }
-                        "rev" => rule.rev = u32::try_from(n).unwrap_or(u32::MAX),
-                        "gid" => rule.gid = u32::try_from(n).unwrap_or(u32::MAX),
-                        _ => match u8::try_from(n) {
-                            Ok(p) if (1..=255).contains(&p) => rule.priority = Some(p),
-                            _ => ctx.err(val_off, "`priority` must be between 1 and 255"),
-                        },
-                    },
-                    Err(_) => ctx.err(
-                        val_off,
-                        format!("`{key}` expects a whole number, found `{v}`"),
-                    ),
-                }
-            }
-            "classtype" => {
-                if let Some(v) = need_value(ctx) {
-                    rule.classtype = Some(v.to_string());
-                }
-            }
-            "metadata" => {
-                if let Some(v) = need_value(ctx) {
-                    for item in v.split(',') {
-                        let item = item.trim();
-                        if item.is_empty() {
-                            continue;
-                        }
-                        let (k, val) = item.split_once(' ').unwrap_or((item, ""));
-                        rule.metadata
-                            .push((k.trim().to_string(), val.trim().to_string()));
-                    }
-                }
-            }
-            "reference" => {}
-            "" => ctx.err(kw_off, "empty option (two `;` in a row?)"),
-            other => ctx.err(
-                kw_off,
-                format!(
-                    "keyword `{other}` is not supported yet by canhgac's signature engine; \
-                     the rule would not work as written, so it is rejected"
-                ),
-            ),
+        if let Err((off, msg)) = state.apply(&mut rule, key, kw_off, value) {
+            ctx.err(off, msg);
         }
     }
-    if !has_sid {
+    if !state.has_sid {
         ctx.err(open, "rule has no `sid`");
     }
     if ctx.errors.len() > errors_before {
@@ -404,110 +335,6 @@ fn split_options(text: &str, start: usize, end: usize) -> Vec<RawOption<'_>> {
         i = j + 1;
     }
     out
-}
-
-fn unquote(v: &str) -> String {
-    let v = v.trim();
-    let inner = v
-        .strip_prefix('"')
-        .and_then(|s| s.strip_suffix('"'))
-        .unwrap_or(v);
-    let mut out = String::with_capacity(inner.len());
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(n) = chars.next() {
-                out.push(n);
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn parse_content(ctx: &mut Ctx<'_>, off: usize, v: &str) -> Option<Content> {
-    let (negated, rest, off) = match v.strip_prefix('!') {
-        Some(r) => (
-            true,
-            r.trim_start(),
-            off + 1 + (r.len() - r.trim_start().len()),
-        ),
-        None => (false, v, off),
-    };
-    let Some(inner) = rest.strip_prefix('"').and_then(|s| s.strip_suffix('"')) else {
-        ctx.err(
-            off,
-            "`content` expects a quoted string, e.g. content:\"GET\";",
-        );
-        return None;
-    };
-    let mut pattern = Vec::new();
-    let bytes = inner.as_bytes();
-    let mut i = 0;
-    let mut in_hex = false;
-    let mut hex_digit: Option<u8> = None;
-    while i < bytes.len() {
-        let b = bytes[i];
-        let here = off + 1 + i;
-        if in_hex {
-            match b {
-                b'|' => {
-                    if hex_digit.is_some() {
-                        ctx.err(here, "odd number of hex digits in `|...|`");
-                        return None;
-                    }
-                    in_hex = false;
-                }
-                b' ' => {}
-                _ => {
-                    let Some(d) = (b as char).to_digit(16) else {
-                        ctx.err(here, format!("`{}` is not a hex digit", b as char));
-                        return None;
-                    };
-                    match hex_digit.take() {
-                        Some(h) => pattern.push(h * 16 + d as u8),
-                        None => hex_digit = Some(d as u8),
-                    }
-                }
-            }
-        } else {
-            match b {
-                b'|' => in_hex = true,
-                b'\\' => {
-                    i += 1;
-                    match bytes.get(i) {
-                        Some(&e @ (b'"' | b';' | b'\\' | b':' | b'|')) => pattern.push(e),
-                        _ => {
-                            ctx.err(here, "unknown escape; use \\\" \\; \\\\ \\: or |hex|");
-                            return None;
-                        }
-                    }
-                }
-                b'"' => {
-                    ctx.err(here, "unescaped `\"` inside content; write \\\"");
-                    return None;
-                }
-                _ => pattern.push(b),
-            }
-        }
-        i += 1;
-    }
-    if in_hex {
-        ctx.err(off + inner.len(), "`|` hex block is not closed");
-        return None;
-    }
-    if pattern.is_empty() {
-        ctx.err(off, "`content` is empty");
-        return None;
-    }
-    Some(Content {
-        pattern,
-        nocase: false,
-        negated,
-        offset: 0,
-        depth: None,
-    })
 }
 
 const MAX_VAR_DEPTH: u8 = 8;

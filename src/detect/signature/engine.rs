@@ -1,0 +1,486 @@
+//! The per-packet detection engine.
+//!
+//! For each packet the caller (the sensor pipeline) hands over what the
+//! packet path knows: addresses, payload, the flow's direction and state,
+//! the reassembled stream data this packet completed, and the application
+//! transactions it touched. The engine then
+//!
+//! 1. asks the [`Prefilter`](super::prefilter::Prefilter) which rules can
+//!    match (one multi-pattern pass per buffer),
+//! 2. checks each candidate, in Suricata's order (pass, drop, reject, alert;
+//!    flowbit setters before readers): header, flow, packet keywords,
+//!    flowbits, then its buffers,
+//! 3. applies flowbit changes, thresholds and suppressions, and returns
+//!    the hits.
+//!
+//! Transaction rules (sticky buffers) fire at most once per transaction and
+//! direction; payload rules fire per packet, or per new stream data.
+//! IP-only rules (protocol `ip`, any ports, no payload keywords) are checked
+//! on the first packet of each direction of a flow, as Suricata's IP-only
+//! engine does.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::RuleSet;
+use super::buffers::{AppProto, Buffer, Side};
+use super::inspect::{Hay, Vars, inspect, transform};
+use super::rule::{Action, FlowbitOp, PacketCheck, Rule, RuleProto, StreamMode};
+use super::threshold::{
+    MatchInfo, RateAction, ThresholdConfig, ThresholdState, Verdict,
+};
+
+/// Transport of the packet, as the engine needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Udp,
+    Icmp,
+    Other,
+}
+
+/// What the engine needs to know about one packet and its flow.
+#[derive(Debug, Clone, Copy)]
+pub struct PacketInfo<'a> {
+    pub ts_micros: i64,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub sport: u16,
+    pub dport: u16,
+    pub transport: Transport,
+    pub ip_proto: u8,
+    pub ttl: u8,
+    pub payload: &'a [u8],
+    pub tcp_flags: u8,
+    pub icmp: Option<(u8, u8, Option<u16>, Option<u16>)>,
+    pub flow_id: u64,
+    pub to_server: bool,
+    pub established: bool,
+    /// First packet of this direction of the flow.
+    pub first_in_direction: bool,
+    pub app_proto: Option<AppProto>,
+    pub app_proto_failed: bool,
+    /// Reassembled data of this direction that this packet completed:
+    /// (window, offset in the window where the new data starts).
+    pub stream: Option<(&'a [u8], usize)>,
+}
+
+/// One application-layer transaction, as detection sees it.
+pub trait TxView {
+    fn id(&self) -> u64;
+    fn proto(&self) -> AppProto;
+    /// The buffer's instances (several for `tls.certs`, `dns.query`):
+    /// `None` while not available yet, an empty list when absent.
+    fn buffer(&self, buf: Buffer, to_server: bool) -> Option<Vec<Cow<'_, [u8]>>>;
+}
+
+/// Detection state kept in each flow.
+#[derive(Debug, Default, Clone)]
+pub struct FlowState {
+    pub flowbits: Vec<bool>,
+    /// (tx id, rule index, to_server) already alerted.
+    matched: HashSet<(u64, u32, bool)>,
+    /// A `pass` rule matched a transaction: no more detection on the flow.
+    pub passed: bool,
+}
+
+impl FlowState {
+    fn bit(&self, i: usize) -> bool {
+        self.flowbits.get(i).copied().unwrap_or(false)
+    }
+
+    fn set_bit(&mut self, i: usize, v: bool) {
+        if self.flowbits.len() <= i {
+            self.flowbits.resize(i + 1, false);
+        }
+        self.flowbits[i] = v;
+    }
+
+    /// Forgets per-transaction state of transactions below `id`.
+    pub fn forget_txs_below(&mut self, id: u64) {
+        self.matched.retain(|(t, _, _)| *t >= id);
+    }
+}
+
+/// One rule that matched and should be reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    pub rule: u32,
+    pub tx_id: Option<u64>,
+    /// The action after rate filters.
+    pub action: Action,
+    /// False for `noalert` rules that matched (they only change state).
+    pub alert: bool,
+}
+
+/// Counters of the engine.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EngineStats {
+    pub candidates: u64,
+    pub matches: u64,
+    pub suppressed: u64,
+}
+
+/// The engine of one worker thread.
+pub struct Engine {
+    rules: Arc<RuleSet>,
+    thresholds: ThresholdState,
+    candidates: Vec<u32>,
+    pub stats: EngineStats,
+}
+
+impl Engine {
+    pub fn new(rules: Arc<RuleSet>, thresholds: ThresholdConfig) -> Self {
+        Engine {
+            rules,
+            thresholds: ThresholdState::new(thresholds),
+            candidates: Vec::new(),
+            stats: EngineStats::default(),
+        }
+    }
+
+    pub fn rules(&self) -> &Arc<RuleSet> {
+        &self.rules
+    }
+
+    /// Threshold-table evictions so far.
+    pub fn threshold_evictions(&self) -> u64 {
+        self.thresholds.evictions()
+    }
+
+    /// Runs the rules on one packet.
+    pub fn run(
+        &mut self,
+        pkt: &PacketInfo<'_>,
+        mut flow: Option<&mut FlowState>,
+        txs: &[&dyn TxView],
+        out: &mut Vec<Hit>,
+    ) {
+        if flow.as_ref().is_some_and(|f| f.passed) {
+            return;
+        }
+        let rules = Arc::clone(&self.rules);
+        let pf = rules.prefilter();
+        let mut cands = std::mem::take(&mut self.candidates);
+        cands.clear();
+        cands.extend_from_slice(pf.always());
+        pf.scan(Buffer::Payload, pkt.payload, &mut cands);
+        if let Some((window, _)) = pkt.stream {
+            pf.scan(Buffer::Payload, window, &mut cands);
+        }
+        for tx in txs {
+            for b in pf.buffers() {
+                if b == Buffer::Payload {
+                    continue;
+                }
+                let side_ts = match b.side() {
+                    Side::ToServer => true,
+                    Side::ToClient => false,
+                    Side::Either => pkt.to_server,
+                };
+                if let Some(list) = tx.buffer(b, side_ts) {
+                    for data in list {
+                        pf.scan(b, &data, &mut cands);
+                    }
+                }
+            }
+        }
+        cands.sort_unstable();
+        cands.dedup();
+        self.stats.candidates += cands.len() as u64;
+
+        for &idx in &cands {
+            let Some(rule) = rules.rules().get(idx as usize) else {
+                continue;
+            };
+            let Some((tx_id, to_server_side)) = self.check_rule(rule, idx, pkt, flow.as_deref(), txs) else {
+                continue;
+            };
+            let _ = to_server_side;
+            self.stats.matches += 1;
+            if let Some(f) = flow.as_deref_mut() {
+                for op in &rule.flowbits {
+                    match op {
+                        FlowbitOp::Set(i) => f.set_bit(*i, true),
+                        FlowbitOp::Unset(i) => f.set_bit(*i, false),
+                        FlowbitOp::Toggle(i) => {
+                            let v = f.bit(*i);
+                            f.set_bit(*i, !v);
+                        }
+                        _ => {}
+                    }
+                }
+                if let Some(t) = tx_id {
+                    f.matched.insert((t, idx, pkt.to_server));
+                }
+            }
+            let mut action = rule.action;
+            let mut alert = !rule.noalert && (rule.action != Action::Pass || rule.force_alert);
+            if alert {
+                let info = MatchInfo {
+                    gid: rule.gid,
+                    sid: u32::try_from(rule.sid).unwrap_or(u32::MAX),
+                    ts_micros: pkt.ts_micros,
+                    src: pkt.src,
+                    dst: pkt.dst,
+                    flow_id: pkt.flow_id,
+                    rule_threshold: rule.threshold.as_ref(),
+                    detection_filter: rule.detection_filter.as_ref(),
+                };
+                match self.thresholds.check(&info) {
+                    Verdict::Alert => {}
+                    Verdict::Suppressed => {
+                        alert = false;
+                        self.stats.suppressed += 1;
+                    }
+                    Verdict::Action(a) => {
+                        action = match a {
+                            RateAction::Alert => Action::Alert,
+                            RateAction::Drop => Action::Drop,
+                            RateAction::Pass => Action::Pass,
+                            RateAction::Reject => Action::Reject,
+                        }
+                    }
+                }
+            }
+            out.push(Hit {
+                rule: idx,
+                tx_id,
+                action,
+                alert,
+            });
+            if rule.action == Action::Pass {
+                if tx_id.is_some()
+                    && let Some(f) = flow.as_deref_mut()
+                {
+                    f.passed = true;
+                }
+                break;
+            }
+        }
+        self.candidates = cands;
+    }
+
+    /// Whether `rule` matches; `Some((tx id, side))` when it does.
+    fn check_rule(
+        &self,
+        rule: &Rule,
+        idx: u32,
+        pkt: &PacketInfo<'_>,
+        flow: Option<&FlowState>,
+        txs: &[&dyn TxView],
+    ) -> Option<(Option<u64>, bool)> {
+        // protocol
+        match rule.proto {
+            RuleProto::Ip => {}
+            RuleProto::Tcp => {
+                if pkt.transport != Transport::Tcp {
+                    return None;
+                }
+            }
+            RuleProto::Udp => {
+                if pkt.transport != Transport::Udp {
+                    return None;
+                }
+            }
+            RuleProto::Icmp => {
+                if pkt.transport != Transport::Icmp {
+                    return None;
+                }
+            }
+            RuleProto::App(_) => {
+                if !matches!(pkt.transport, Transport::Tcp | Transport::Udp) {
+                    return None;
+                }
+            }
+        }
+        if let Some(a) = rule.app_proto()
+            && pkt.app_proto != Some(a)
+        {
+            return None;
+        }
+        // addresses and ports
+        let fwd = rule.src.matches(pkt.src)
+            && rule.dst.matches(pkt.dst)
+            && rule.sport.matches(pkt.sport)
+            && rule.dport.matches(pkt.dport);
+        let ok = fwd
+            || (rule.bidirectional
+                && rule.src.matches(pkt.dst)
+                && rule.dst.matches(pkt.src)
+                && rule.sport.matches(pkt.dport)
+                && rule.dport.matches(pkt.sport));
+        if !ok {
+            return None;
+        }
+        // flow
+        if let Some(est) = rule.flow.established
+            && est != pkt.established
+        {
+            return None;
+        }
+        if let Some(ts) = rule.flow.to_server
+            && ts != pkt.to_server
+        {
+            return None;
+        }
+        for c in &rule.checks {
+            if !check_packet(c, pkt) {
+                return None;
+            }
+        }
+        for op in &rule.flowbits {
+            let ok = match op {
+                FlowbitOp::IsSet(bits) => flow.is_some_and(|f| bits.iter().any(|b| f.bit(*b))),
+                FlowbitOp::IsNotSet(bits) => {
+                    flow.is_none_or(|f| bits.iter().any(|b| !f.bit(*b)))
+                }
+                _ => true,
+            };
+            if !ok {
+                return None;
+            }
+        }
+
+        if rule.is_tx_rule() {
+            let (ts, tc) = rule.directions();
+            if (pkt.to_server && !ts) || (!pkt.to_server && !tc) {
+                return None;
+            }
+            for tx in txs {
+                if flow.is_some_and(|f| f.matched.contains(&(tx.id(), idx, pkt.to_server))) {
+                    continue;
+                }
+                if self.tx_matches(rule, *tx, pkt) {
+                    return Some((Some(tx.id()), pkt.to_server));
+                }
+            }
+            return None;
+        }
+
+        let Some(list) = rule.payload_list() else {
+            // No payload keywords.
+            if is_ip_only(rule) && !pkt.first_in_direction {
+                return None;
+            }
+            if rule.app_proto().is_some()
+                && pkt.payload.is_empty()
+                && pkt.stream.is_none()
+                && pkt.transport == Transport::Tcp
+                && txs.is_empty()
+            {
+                // App-layer rules without buffers fire on packets that carry
+                // application data.
+            }
+            return Some((None, pkt.to_server));
+        };
+        let mut vars = Vars::new(rule.vars);
+        if pkt.transport == Transport::Tcp
+            && rule.stream_mode != StreamMode::PacketOnly
+            && !rule.flow.no_stream
+            && let Some((window, new_from)) = pkt.stream
+        {
+            let hay = Hay::new(window);
+            if inspect(&list.items, &hay, &mut vars, new_from) {
+                return Some((None, pkt.to_server));
+            }
+        }
+        if rule.flow.only_stream || (pkt.transport == Transport::Tcp && rule.stream_mode == StreamMode::StreamOnly) {
+            return None;
+        }
+        if pkt.payload.is_empty() {
+            return None;
+        }
+        let hay = Hay::new(pkt.payload);
+        if inspect(&list.items, &hay, &mut vars, 0) {
+            return Some((None, pkt.to_server));
+        }
+        None
+    }
+
+    fn tx_matches(&self, rule: &Rule, tx: &dyn TxView, pkt: &PacketInfo<'_>) -> bool {
+        let mut vars = Vars::new(rule.vars);
+        for list in &rule.lists {
+            if list.buffer == Buffer::Payload {
+                if pkt.payload.is_empty() {
+                    return false;
+                }
+                if !inspect(&list.items, &Hay::new(pkt.payload), &mut vars, 0) {
+                    return false;
+                }
+                continue;
+            }
+            let side_ts = match list.buffer.side() {
+                Side::ToServer => true,
+                Side::ToClient => false,
+                Side::Either => pkt.to_server,
+            };
+            let Some(instances) = tx.buffer(list.buffer, side_ts) else {
+                return false;
+            };
+            let mut any = false;
+            for data in &instances {
+                let data = transform(data, &list.transforms);
+                if inspect(&list.items, &Hay::new(&data), &mut vars, 0) {
+                    any = true;
+                    break;
+                }
+            }
+            if !any {
+                // A buffer that is absent still satisfies a list made only
+                // of negated contents? Suricata: no — an absent buffer never
+                // matches. Keep that.
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Protocol `ip`, any ports, and no keyword that needs more than addresses.
+fn is_ip_only(rule: &Rule) -> bool {
+    matches!(rule.proto, RuleProto::Ip)
+        && rule.sport == super::PortSpec::Any
+        && rule.dport == super::PortSpec::Any
+        && rule.lists.is_empty()
+        && rule.checks.is_empty()
+        && rule.flow == super::rule::FlowOpts::default()
+        && rule
+            .flowbits
+            .iter()
+            .all(|f| !matches!(f, FlowbitOp::IsSet(_) | FlowbitOp::IsNotSet(_)))
+}
+
+fn check_packet(c: &PacketCheck, pkt: &PacketInfo<'_>) -> bool {
+    match c {
+        PacketCheck::Dsize(cmp) => {
+            pkt.transport != Transport::Other && cmp.test(pkt.payload.len() as u64)
+        }
+        PacketCheck::Flags(f) => pkt.transport == Transport::Tcp && f.test(pkt.tcp_flags),
+        PacketCheck::Itype(cmp) => pkt.icmp.is_some_and(|(t, _, _, _)| cmp.test(u64::from(t))),
+        PacketCheck::Icode(cmp) => pkt.icmp.is_some_and(|(_, c, _, _)| cmp.test(u64::from(c))),
+        PacketCheck::IcmpId(id) => pkt.icmp.is_some_and(|(_, _, i, _)| i == Some(*id)),
+        PacketCheck::IcmpSeq(seq) => pkt.icmp.is_some_and(|(_, _, _, s)| s == Some(*seq)),
+        PacketCheck::Ttl(cmp) => cmp.test(u64::from(pkt.ttl)),
+        PacketCheck::IpProto(p) => pkt.ip_proto == *p,
+        PacketCheck::AppLayerProtocol {
+            proto,
+            negated,
+            special,
+        } => {
+            let is = match (proto, special) {
+                (Some(p), _) => pkt.app_proto == Some(*p),
+                (None, Some("failed")) => pkt.app_proto_failed,
+                (None, _) => pkt.app_proto.is_none() && !pkt.app_proto_failed,
+            };
+            // A negated protocol only makes sense once detection is done.
+            if *negated {
+                (pkt.app_proto.is_some() || pkt.app_proto_failed) && !is
+            } else {
+                is
+            }
+        }
+    }
+}
