@@ -50,6 +50,7 @@ enum Command {
     },
     /// Offline: pcap files through the detection path, EVE JSON out
     /// (Suricata's command line: -r, -S, -l).
+    #[command(args_override_self = true)]
     Replay(ReplayArgs),
     /// Check rule files and report every error with file:line:column.
     Rules {

@@ -168,6 +168,9 @@ pub struct AppLayer {
     pub ssh: Option<Box<SshStateBox>>,
     /// Transactions touched by the last feed.
     pub touched: Vec<u64>,
+    /// A message completed in that direction during the last feed
+    /// (`[to_server, to_client]`).
+    pub completed: [bool; 2],
     /// Events to log, drained by the pipeline.
     pub events: Vec<AppEvent>,
     tls_logged: bool,
@@ -224,6 +227,7 @@ impl AppLayer {
     /// Feeds in-order TCP stream bytes of one direction.
     pub fn feed_tcp(&mut self, cfg: &AppConfig, to_server: bool, data: &[u8], server_port: u16) {
         self.touched.clear();
+        self.completed = [false; 2];
         if data.is_empty() || self.failed {
             return;
         }
@@ -326,6 +330,21 @@ impl AppLayer {
                     };
                     if changed {
                         self.touched.push(t.id);
+                        let (rq, rs) = before
+                            .iter()
+                            .find(|b| b.0 == t.id)
+                            .map(|b| (b.1, b.2))
+                            .unwrap_or((http::Progress::None, http::Progress::None));
+                        if rq != http::Progress::Complete
+                            && t.request_progress == http::Progress::Complete
+                        {
+                            self.completed[0] = true;
+                        }
+                        if rs != http::Progress::Complete
+                            && t.response_progress == http::Progress::Complete
+                        {
+                            self.completed[1] = true;
+                        }
                     }
                     if t.id >= self.http_logged
                         && t.response_progress == http::Progress::Complete
@@ -394,11 +413,38 @@ impl AppLayer {
 
     /// The stream of one direction ended.
     pub fn close(&mut self, to_server: bool) {
+        self.touched.clear();
+        self.completed = [false; 2];
         if let Some(h) = self.http.as_mut() {
+            let before: Vec<(u64, http::Progress, http::Progress)> = h
+                .txs()
+                .iter()
+                .map(|t| (t.id, t.request_progress, t.response_progress))
+                .collect();
             if to_server {
                 h.close_request();
             } else {
                 h.close_response();
+            }
+            for t in h.txs() {
+                let b = before.iter().find(|b| b.0 == t.id);
+                let changed = b.is_none_or(|b| b.1 != t.request_progress || b.2 != t.response_progress);
+                if changed {
+                    self.touched.push(t.id);
+                    if t.response_progress == http::Progress::Complete {
+                        self.completed[1] = true;
+                    }
+                    if t.request_progress == http::Progress::Complete {
+                        self.completed[0] = true;
+                    }
+                }
+                if t.id >= self.http_logged
+                    && t.response_progress == http::Progress::Complete
+                    && t.request_progress == http::Progress::Complete
+                {
+                    self.events.push(AppEvent::Http(t.id));
+                    self.http_logged = t.id + 1;
+                }
             }
         }
     }
@@ -496,6 +542,16 @@ impl AppLayer {
                 Some(("dns", v))
             }
             Some(AppProto::Ssh) => Some(("ssh", self.ssh.as_ref()?.eve())),
+            _ => None,
+        }
+    }
+
+    /// The newest transaction id, if any.
+    pub fn last_tx(&self) -> Option<u64> {
+        match self.proto {
+            Some(AppProto::Http) => self.http.as_ref()?.txs().last().map(|t| t.id),
+            Some(AppProto::Dns) => self.dns.as_ref()?.txs.last().map(|t| t.id),
+            Some(AppProto::Tls) | Some(AppProto::Ssh) => Some(0),
             _ => None,
         }
     }

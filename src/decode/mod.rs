@@ -68,6 +68,8 @@ pub struct Decoded<'a> {
     pub tcp_flags: TcpFlags,
     pub tcp_seq: u32,
     pub tcp_ack: u32,
+    /// The SYN carries a TCP Fast Open option (kind 34).
+    pub tcp_fastopen: bool,
     pub icmp: Option<IcmpInfo>,
     /// IP protocol number (next header for IPv6).
     pub ip_proto: u8,
@@ -163,6 +165,7 @@ pub fn decode<'a>(pkt: &RawPacket<'a>) -> Result<Decoded<'a>, DecodeOutcome> {
         tcp_flags: TcpFlags::default(),
         tcp_seq: 0,
         tcp_ack: 0,
+        tcp_fastopen: false,
         icmp: None,
         ip_proto: ip_number,
         ttl,
@@ -184,6 +187,7 @@ pub fn decode<'a>(pkt: &RawPacket<'a>) -> Result<Decoded<'a>, DecodeOutcome> {
                 bits: t.slice().get(13).copied().unwrap_or(0),
             };
             d.tcp_seq = t.sequence_number();
+            d.tcp_fastopen = t.syn() && has_tcp_option(t.options(), 34);
             d.tcp_ack = t.acknowledgment_number();
             d.payload = t.payload();
         }
@@ -210,6 +214,28 @@ pub fn decode<'a>(pkt: &RawPacket<'a>) -> Result<Decoded<'a>, DecodeOutcome> {
         Some(TransportSlice::Igmp(_)) | None => {}
     }
     Ok(d)
+}
+
+/// Whether TCP options contain an option of `kind`.
+fn has_tcp_option(opts: &[u8], kind: u8) -> bool {
+    let mut i = 0;
+    while i < opts.len() {
+        match opts[i] {
+            0 => return false,
+            1 => i += 1,
+            k => {
+                if k == kind {
+                    return true;
+                }
+                let len = opts.get(i + 1).copied().unwrap_or(0) as usize;
+                if len < 2 {
+                    return false;
+                }
+                i += len;
+            }
+        }
+    }
+    false
 }
 
 fn icmp_info(icmp_type: u8, code: u8, hdr: &[u8], echo: bool) -> IcmpInfo {

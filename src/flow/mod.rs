@@ -102,6 +102,8 @@ pub struct TcpSession {
     pub streams: [Stream; 2],
     /// Picked up without seeing the handshake.
     pub midstream: bool,
+    /// Reached the established state at some point.
+    pub established_once: bool,
     fin: [bool; 2],
 }
 
@@ -174,6 +176,12 @@ pub struct Flow {
     pub detect: FlowState,
     pub alerted: bool,
     pub end_reason: Option<EndReason>,
+    /// Transactions updated per direction and not yet inspected by a packet
+    /// of that direction.
+    pub pending_txs: [Vec<u64>; 2],
+    /// The application layer finished a message: inspect the raw stream of
+    /// that direction on its next packet.
+    pub raw_trigger: [bool; 2],
 }
 
 impl Flow {
@@ -186,7 +194,7 @@ impl Flow {
     /// midstream); for other protocols, packets seen both ways.
     pub fn established(&self) -> bool {
         match &self.tcp {
-            Some(t) => t.state >= TcpState::Established,
+            Some(t) => t.established_once && t.state >= TcpState::Established,
             None => {
                 if self.proto == Proto::Tcp {
                     false
@@ -223,6 +231,12 @@ pub struct TcpUpdate {
     pub data: Vec<u8>,
     /// The stream of this direction ended (FIN/RST).
     pub closed: bool,
+    pub rst: bool,
+    pub fin: bool,
+    /// The session was established before this packet.
+    pub was_established: bool,
+    /// This packet's payload went into the reassembled stream.
+    pub added_to_stream: bool,
 }
 
 /// Counters of the table.
@@ -294,6 +308,8 @@ impl FlowTable {
                 detect: FlowState::default(),
                 alerted: false,
                 end_reason: None,
+                pending_txs: [Vec::new(), Vec::new()],
+                raw_trigger: [false; 2],
             };
             self.stats.created += 1;
             self.flows.insert(key, flow);
@@ -317,13 +333,23 @@ impl FlowTable {
                 state: TcpState::None,
                 streams: [Stream::default(), Stream::default()],
                 midstream: false,
+                established_once: false,
                 fin: [false; 2],
             }
         });
+        up.was_established = session.state >= TcpState::Established && session.established_once;
         if f.rst {
-            session.state = TcpState::Closed;
+            if session.established_once || session.state > TcpState::None {
+                session.state = TcpState::Closed;
+            }
+            session.streams[0].ack_all();
+            session.streams[1].ack_all();
             up.closed = true;
+            up.rst = true;
             return up;
+        }
+        if f.ack {
+            session.streams[1 - dir].ack(d.tcp_ack);
         }
         if f.syn {
             // SYN (either side, for split and simultaneous handshakes):
@@ -336,8 +362,10 @@ impl FlowTable {
             } else if session.state < TcpState::SynSent {
                 session.state = TcpState::SynSent;
             }
-            // TCP Fast Open: data carried on the SYN.
-            if !d.payload.is_empty() {
+            // TCP Fast Open: data carried on the SYN joins the stream; SYN
+            // data without the option is left to packet inspection.
+            if !d.payload.is_empty() && d.tcp_fastopen {
+                up.added_to_stream = true;
                 session.streams[dir].add(
                     d.tcp_seq.wrapping_add(1),
                     d.payload,
@@ -353,6 +381,7 @@ impl FlowTable {
             && session.streams[1].started()
         {
             session.state = TcpState::Established;
+            session.established_once = true;
         }
         if !session.streams[dir].started() {
             let other = 1 - dir;
@@ -367,6 +396,7 @@ impl FlowTable {
                 stats.midstream_pickups += 1;
                 session.midstream = true;
                 session.state = TcpState::Established;
+                session.established_once = true;
                 session.streams[dir].start(d.tcp_seq);
                 if f.ack && !session.streams[other].started() {
                     session.streams[other].start(d.tcp_ack);
@@ -377,11 +407,14 @@ impl FlowTable {
         }
         if !d.payload.is_empty() && session.streams[dir].started() {
             session.streams[dir].add(d.tcp_seq, d.payload, &config.stream, &mut up.data);
+            up.added_to_stream = true;
         }
         if f.fin {
             session.fin[dir] = true;
             session.streams[dir].fin_seen = true;
+            session.streams[dir].ack_all();
             up.closed = true;
+            up.fin = true;
             session.state = if session.fin[0] && session.fin[1] {
                 TcpState::Closed
             } else {

@@ -9,8 +9,14 @@
 //! the stream is still tracked but no longer delivered, as Suricata does,
 //! so a large download cannot hold memory.
 //!
-//! Alongside, a small *inspection window* keeps recent stream bytes so that
-//! stream rules can match patterns split across segments.
+//! Delivered bytes wait in a buffer until the other side acknowledges them:
+//! as in Suricata's IDS mode, the application layer and the raw-stream rules
+//! see data once it is ACKed (or the stream ends), so a segment the receiver
+//! never got is not parsed. Two cursors (`app_fed`, `raw_done`) say how far
+//! each consumer has read; the buffer keeps a small tail before the raw
+//! cursor so that patterns split across inspections still match, and is
+//! bounded: unacknowledged data past a cap is treated as acknowledged (a
+//! capture that sees one direction only still gets inspected).
 
 use std::collections::BTreeMap;
 
@@ -44,10 +50,10 @@ pub struct StreamStats {
     pub depth_reached: u64,
 }
 
-/// Bytes of stream kept whole from the start for inspection.
-const WINDOW_FULL: usize = 8 * 1024;
-/// Old bytes kept before new data once the stream is longer.
-const WINDOW_TAIL: usize = 1024;
+/// Old bytes kept before new data for raw-stream inspection.
+const RAW_TAIL: u64 = 1024;
+/// Unacknowledged bytes held at most before they are treated as acked.
+const MAX_UNACKED: u64 = 1 << 20;
 
 /// One direction of a TCP connection.
 #[derive(Debug, Default)]
@@ -58,10 +64,14 @@ pub struct Stream {
     offset: u64,
     pending: BTreeMap<u64, Vec<u8>>,
     pending_bytes: usize,
-    /// Recent stream bytes for stream rules, and the stream offset of its
-    /// first byte.
-    window: Vec<u8>,
-    window_start: u64,
+    /// Delivered bytes not yet consumed, and the stream offset of the first.
+    buf: Vec<u8>,
+    buf_start: u64,
+    /// Stream offset acknowledged by the other side.
+    acked: u64,
+    /// How far the application layer and raw-stream rules have read.
+    app_fed: u64,
+    raw_done: u64,
     pub fin_seen: bool,
     pub stats: StreamStats,
 }
@@ -146,8 +156,11 @@ impl Stream {
             if let Some(n) = self.next_seq {
                 self.next_seq = Some(n.wrapping_add(gap as u32));
             }
-            self.window.clear();
-            self.window_start = k;
+            self.buf.clear();
+            self.buf_start = k;
+            self.acked = self.acked.max(k);
+            self.app_fed = self.app_fed.max(k);
+            self.raw_done = self.raw_done.max(k);
         }
         self.drain(limits, out);
         true
@@ -181,6 +194,7 @@ impl Stream {
             self.stats.depth_reached += 1;
         }
         // Sequence space advances even past the depth.
+        let at = self.offset;
         self.offset += data.len() as u64;
         if let Some(s) = self.next_seq {
             self.next_seq = Some(s.wrapping_add(data.len() as u32));
@@ -189,21 +203,89 @@ impl Stream {
             return;
         }
         out.extend_from_slice(&data[..n]);
-        // inspection window
-        if self.window.len() + n > WINDOW_FULL {
-            let keep = WINDOW_TAIL.min(self.window.len());
-            let cut = self.window.len() - keep;
-            self.window.drain(..cut);
-            self.window_start += cut as u64;
+        if self.buf.is_empty() {
+            self.buf_start = at;
         }
-        self.window.extend_from_slice(&data[..n]);
+        self.buf.extend_from_slice(&data[..n]);
+        // bound what waits for an ACK
+        let end = self.buf_start + self.buf.len() as u64;
+        if end - self.acked.min(end) > MAX_UNACKED {
+            self.acked = end;
+        }
     }
 
-    /// The inspection window and the window offset where the last `new`
-    /// bytes start.
-    pub fn window(&self, new: usize) -> (&[u8], usize) {
-        let from = self.window.len().saturating_sub(new);
-        (&self.window, from)
+    /// Records an acknowledgement number from the other side.
+    pub fn ack(&mut self, ack_seq: u32) {
+        let Some(next) = self.next_seq else { return };
+        let rel = i64::from(ack_seq.wrapping_sub(next) as i32);
+        let off = (self.offset as i64 + rel).clamp(0, self.offset as i64) as u64;
+        if off > self.acked {
+            self.acked = off;
+        }
+    }
+
+    /// Treats everything received as acknowledged (stream end, RST).
+    pub fn ack_all(&mut self) {
+        self.acked = self.acked.max(self.offset);
+    }
+
+    /// End of the buffered data (stream offset).
+    fn buf_end(&self) -> u64 {
+        self.buf_start + self.buf.len() as u64
+    }
+
+    /// Acknowledged bytes the application layer has not seen yet; marks
+    /// them seen.
+    pub fn take_app(&mut self) -> Vec<u8> {
+        let upto = self.acked.min(self.buf_end());
+        let from = self.app_fed.max(self.buf_start);
+        if upto <= from {
+            self.app_fed = self.app_fed.max(upto);
+            return Vec::new();
+        }
+        let v = self.buf[(from - self.buf_start) as usize..(upto - self.buf_start) as usize].to_vec();
+        self.app_fed = upto;
+        self.trim();
+        v
+    }
+
+    /// Acknowledged bytes not yet inspected by raw-stream rules.
+    pub fn raw_pending(&self) -> u64 {
+        self.acked.min(self.buf_end()).saturating_sub(self.raw_done.max(self.buf_start))
+    }
+
+    /// The raw-stream inspection window up to the acknowledged end:
+    /// (start index in [`Stream::buf`], end index, index where new data
+    /// starts within the window). Marks the data inspected.
+    pub fn take_raw(&mut self) -> Option<(usize, usize, usize)> {
+        let upto = self.acked.min(self.buf_end());
+        let done = self.raw_done.max(self.buf_start);
+        if upto <= done {
+            return None;
+        }
+        let start = done.saturating_sub(RAW_TAIL).max(self.buf_start);
+        self.raw_done = upto;
+        let s = (start - self.buf_start) as usize;
+        let e = (upto - self.buf_start) as usize;
+        Some((s, e, (done - start) as usize))
+    }
+
+    /// The buffered bytes (for slicing with [`Stream::take_raw`]).
+    pub fn buf(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Drops bytes both consumers are done with (keeping the raw tail).
+    pub fn trim(&mut self) {
+        let keep_from = self
+            .app_fed
+            .min(self.raw_done.saturating_sub(RAW_TAIL))
+            .max(self.buf_start);
+        let cut = (keep_from - self.buf_start) as usize;
+        if cut > 4096 && cut <= self.buf.len() {
+            self.buf.drain(..cut);
+            self.buf_start = keep_from;
+        }
     }
 }
 

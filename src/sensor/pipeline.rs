@@ -21,6 +21,42 @@ use crate::detect::signature::{Action, RuleSet};
 use crate::event::{Alert, Event, format_timestamp};
 use crate::flow::{Flow, FlowConfig, FlowTable};
 
+/// Acknowledged raw-stream bytes that trigger inspection without an
+/// application-layer event (Suricata's default chunk size).
+const RAW_CHUNK: u64 = 2560;
+
+/// Feeds both directions' acknowledged bytes to the application layer
+/// (requests first) and queues the transactions they touched.
+fn feed_acked(flow: &mut Flow, cfg: &AppConfig) {
+    let server_port = flow.server.1;
+    for dir in 0..2 {
+        let Some(tcp) = flow.tcp.as_mut() else { return };
+        let data = tcp.streams[dir].take_app();
+        if data.is_empty() {
+            continue;
+        }
+        flow.app.feed_tcp(cfg, dir == 0, &data, server_port);
+        collect_app(flow, dir == 0);
+    }
+}
+
+/// Moves what the last app-layer call touched into the per-direction
+/// queues, and raw-stream triggers for completed messages.
+fn collect_app(flow: &mut Flow, to_server: bool) {
+    let dir = usize::from(!to_server);
+    let touched = std::mem::take(&mut flow.app.touched);
+    for t in touched {
+        if !flow.pending_txs[dir].contains(&t) {
+            flow.pending_txs[dir].push(t);
+        }
+    }
+    for (d, done) in flow.app.completed.iter().enumerate() {
+        if *done {
+            flow.raw_trigger[d] = true;
+        }
+    }
+}
+
 /// Counters of the packet path, reported in `stats` events.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PipelineStats {
@@ -164,24 +200,38 @@ impl Pipeline {
         flow.last_ts = ts;
         flow.tcp_flags[dir] |= d.tcp_flags.bits;
 
-        let mut new_stream = 0usize;
+        let mut raw: Option<(usize, usize, usize)> = None;
+        let mut stream_payload_ok = true;
+        let mut touched: Vec<u64> = Vec::new();
         if transport == Transport::Tcp {
             let up = FlowTable::track_tcp(&flow_cfg, flow, &d, &mut fstats);
-            new_stream = up.data.len();
-            let server_port = flow.server.1;
-            if !up.data.is_empty() {
-                flow.app.feed_tcp(&self.config.app, to_server, &up.data, server_port);
-            } else {
-                flow.app.touched.clear();
+            stream_payload_ok = !up.added_to_stream;
+            // IDS mode, as Suricata: the application layer reads what the
+            // receiver acknowledged; a RST or FIN flushes the sender's side.
+            if up.was_established || up.rst || up.fin {
+                feed_acked(flow, &self.config.app);
             }
-            if up.closed {
+            if up.fin {
                 flow.app.close(to_server);
+                collect_app(flow, to_server);
+            }
+            touched = std::mem::take(&mut flow.pending_txs[dir]);
+            if let Some(t) = flow.tcp.as_mut() {
+                let st = &mut t.streams[dir];
+                let pending = st.raw_pending();
+                if pending > 0
+                    && (flow.raw_trigger[dir] || pending >= RAW_CHUNK || up.rst || up.fin)
+                {
+                    raw = st.take_raw();
+                    flow.raw_trigger[dir] = false;
+                }
             }
         } else if transport == Transport::Udp {
             flow.app.feed_udp(&self.config.app, to_server, d.payload, d.sport, d.dport);
+            touched = std::mem::take(&mut flow.app.touched);
         }
-        let stream = match (&flow.tcp, new_stream) {
-            (Some(t), n) if n > 0 => Some(t.streams[dir].window(n)),
+        let stream = match (&flow.tcp, raw) {
+            (Some(t), Some((s, e, new_from))) => t.streams[dir].buf().get(s..e).map(|w| (w, new_from)),
             _ => None,
         };
         let info = PacketInfo {
@@ -203,8 +253,9 @@ impl Pipeline {
             app_proto: flow.app.proto,
             app_proto_failed: flow.app.failed,
             stream,
+            stream_payload_ok,
+            pseudo: false,
         };
-        let touched = flow.app.touched.clone();
         let views: Vec<AppTx<'_>> = flow.app.views(&touched);
         let dyn_views: Vec<&dyn TxView> = views.iter().map(|v| v as &dyn TxView).collect();
         self.hits.clear();
@@ -213,77 +264,29 @@ impl Pipeline {
         drop(dyn_views);
         drop(views);
 
-        let rules = Arc::clone(self.engine.rules());
-        for hit in &self.hits {
-            if !hit.alert {
-                continue;
-            }
-            let Some(rule) = rules.rules().get(hit.rule as usize) else {
-                continue;
-            };
-            flow.alerted = true;
-            let mut ev = Event::new("alert", ts + self.time_shift_micros);
-            ev.sensor_id = self.identity.sensor_id.clone();
-            ev.unit = self.identity.unit.clone();
-            ev.flow_id = Some(flow.id);
-            ev.extra.insert("pcap_cnt".into(), json!(pcap_cnt));
-            ev.src_ip = Some(eve_ip(d.src));
-            ev.dest_ip = Some(eve_ip(d.dst));
-            if matches!(transport, Transport::Tcp | Transport::Udp) {
-                ev.src_port = Some(d.sport);
-                ev.dest_port = Some(d.dport);
-            }
-            ev.proto = Some(d.proto.eve_name());
-            if !d.vlan_ids().is_empty() {
-                ev.extra.insert("vlan".into(), json!(d.vlan_ids()));
-            }
-            if let Some(t) = hit.tx_id {
-                ev.extra.insert("tx_id".into(), json!(t));
-            } else if let Some(t) = touched.last()
-                && flow.app.proto.is_some()
-            {
-                ev.extra.insert("tx_id".into(), json!(t));
-            }
-            let mut metadata = Map::new();
-            for (k, v) in &rule.metadata {
-                let entry = metadata
-                    .entry(k.clone())
-                    .or_insert_with(|| Value::Array(Vec::new()));
-                if let Value::Array(a) = entry {
-                    a.push(Value::String(v.clone()));
-                }
-            }
-            let blocked =
-                self.config.simulate_ips && matches!(hit.action, Action::Drop | Action::Reject);
-            ev.alert = Some(Alert {
-                action: if blocked { "blocked" } else { "allowed" }.into(),
-                gid: rule.gid,
-                signature_id: rule.sid,
-                rev: rule.rev,
-                signature: rule.msg.clone(),
-                category: rules
-                    .classtype(rule)
-                    .map(|c| c.description.clone())
-                    .unwrap_or_default(),
-                severity: rules.severity(rule),
-                metadata: (!metadata.is_empty()).then_some(metadata),
-                extra: Map::new(),
-            });
-            let tx_for_object = hit.tx_id.or_else(|| touched.last().copied());
-            if let Some((k, v)) = flow.app.alert_object(tx_for_object) {
-                ev.extra.insert(k.into(), v);
-            }
-            if let Some(name) = flow.app.eve_name() {
-                ev.app_proto = Some(name.into());
-            }
-            ev.extra.insert(
-                "direction".into(),
-                json!(if to_server { "to_server" } else { "to_client" }),
-            );
-            ev.flow = serde_json::from_value(alert_flow(flow, self.time_shift_micros)).ok();
-            self.stats.alerts += 1;
-            out.push(ev);
-        }
+        let at = AlertAt {
+            src: d.src,
+            dst: d.dst,
+            sport: d.sport,
+            dport: d.dport,
+            proto: d.proto,
+            vlan: d.vlan_ids().to_vec(),
+            to_server,
+            pcap_cnt: Some(pcap_cnt),
+            ts,
+        };
+        let n = emit_alerts(
+            &self.hits,
+            self.engine.rules(),
+            flow,
+            &at,
+            &touched,
+            &self.identity,
+            self.time_shift_micros,
+            self.config.simulate_ips,
+            out,
+        );
+        self.stats.alerts += n;
         let events = std::mem::take(&mut flow.app.events);
         self.flows.stats = fstats;
         if !events.is_empty() {
@@ -308,9 +311,97 @@ impl Pipeline {
         self.flush_ended(out);
     }
 
+    /// Stream end of a flow, as Suricata's pseudo packets: acknowledged or
+    /// not, the remaining data is parsed and inspected, once per direction.
+    fn end_of_streams(&mut self, flow: &mut Flow, out: &mut Vec<Event>) {
+        let established = flow.tcp.as_ref().is_some_and(|t| t.established_once);
+        if !established {
+            return;
+        }
+        if let Some(t) = flow.tcp.as_mut() {
+            t.streams[0].ack_all();
+            t.streams[1].ack_all();
+        }
+        feed_acked(flow, &self.config.app);
+        for to_server in [true, false] {
+            flow.app.close(to_server);
+            collect_app(flow, to_server);
+        }
+        for to_server in [true, false] {
+            let dir = usize::from(!to_server);
+            let touched = std::mem::take(&mut flow.pending_txs[dir]);
+            let raw = flow.tcp.as_mut().and_then(|t| t.streams[dir].take_raw());
+            if touched.is_empty() && raw.is_none() {
+                continue;
+            }
+            let (src, dst) = if to_server {
+                (flow.client, flow.server)
+            } else {
+                (flow.server, flow.client)
+            };
+            let stream = match (&flow.tcp, raw) {
+                (Some(t), Some((s, e, n))) => t.streams[dir].buf().get(s..e).map(|w| (w, n)),
+                _ => None,
+            };
+            let info = PacketInfo {
+                ts_micros: flow.last_ts,
+                src: src.0,
+                dst: dst.0,
+                sport: src.1,
+                dport: dst.1,
+                transport: Transport::Tcp,
+                ip_proto: 6,
+                ttl: 0,
+                payload: &[],
+                tcp_flags: 0,
+                icmp: None,
+                flow_id: flow.id,
+                to_server,
+                established: flow.established(),
+                first_in_direction: false,
+                app_proto: flow.app.proto,
+                app_proto_failed: flow.app.failed,
+                stream,
+                stream_payload_ok: false,
+                pseudo: true,
+            };
+            let views: Vec<AppTx<'_>> = flow.app.views(&touched);
+            let dyn_views: Vec<&dyn TxView> = views.iter().map(|v| v as &dyn TxView).collect();
+            self.hits.clear();
+            self.engine
+                .run(&info, Some(&mut flow.detect), &dyn_views, &mut self.hits);
+            drop(dyn_views);
+            drop(views);
+            let at = AlertAt {
+                src: src.0,
+                dst: dst.0,
+                sport: src.1,
+                dport: dst.1,
+                proto: Proto::Tcp,
+                vlan: flow.vlan.clone(),
+                to_server,
+                pcap_cnt: None,
+                ts: flow.last_ts,
+            };
+            let n = emit_alerts(
+                &self.hits,
+                self.engine.rules(),
+                flow,
+                &at,
+                &touched,
+                &self.identity,
+                self.time_shift_micros,
+                self.config.simulate_ips,
+                out,
+            );
+            self.stats.alerts += n;
+        }
+    }
+
     fn flush_ended(&mut self, out: &mut Vec<Event>) {
         let ended = std::mem::take(&mut self.ended);
         for mut flow in ended {
+            self.end_of_streams(&mut flow, out);
             flow.app.finish();
             let events = std::mem::take(&mut flow.app.events);
             self.stats.app_events += events.len() as u64;
@@ -484,6 +575,110 @@ impl Pipeline {
     pub fn last_ts(&self) -> i64 {
         self.last_ts
     }
+}
+
+/// Where an alert happened: the packet (or pseudo packet) it fired on.
+struct AlertAt {
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+    proto: Proto,
+    vlan: Vec<u16>,
+    to_server: bool,
+    /// `None` for the pseudo packets of a flow's end.
+    pcap_cnt: Option<u64>,
+    ts: i64,
+}
+
+/// Turns engine hits into EVE alerts; returns how many were written.
+#[allow(clippy::too_many_arguments)]
+fn emit_alerts(
+    hits: &[Hit],
+    rules: &RuleSet,
+    flow: &mut Flow,
+    at: &AlertAt,
+    touched: &[u64],
+    identity: &Identity,
+    shift: i64,
+    simulate_ips: bool,
+    out: &mut Vec<Event>,
+) -> u64 {
+    let mut n = 0;
+    for hit in hits {
+        if !hit.alert {
+            continue;
+        }
+        let Some(rule) = rules.rules().get(hit.rule as usize) else {
+            continue;
+        };
+        flow.alerted = true;
+        let mut ev = Event::new("alert", at.ts + shift);
+        ev.sensor_id = identity.sensor_id.clone();
+        ev.unit = identity.unit.clone();
+        ev.flow_id = Some(flow.id);
+        if let Some(c) = at.pcap_cnt {
+            ev.extra.insert("pcap_cnt".into(), json!(c));
+        }
+        ev.src_ip = Some(eve_ip(at.src));
+        ev.dest_ip = Some(eve_ip(at.dst));
+        if matches!(at.proto, Proto::Tcp | Proto::Udp) {
+            ev.src_port = Some(at.sport);
+            ev.dest_port = Some(at.dport);
+        }
+        ev.proto = Some(at.proto.eve_name());
+        if !at.vlan.is_empty() {
+            ev.extra.insert("vlan".into(), json!(at.vlan));
+        }
+        let tx = hit.tx_id.or_else(|| {
+            if flow.app.proto.is_some() {
+                touched.last().copied().or(flow.app.last_tx())
+            } else {
+                None
+            }
+        });
+        if let Some(t) = tx {
+            ev.extra.insert("tx_id".into(), json!(t));
+        }
+        let mut metadata = Map::new();
+        for (k, v) in &rule.metadata {
+            let entry = metadata
+                .entry(k.clone())
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(a) = entry {
+                a.push(Value::String(v.clone()));
+            }
+        }
+        let blocked = simulate_ips && matches!(hit.action, Action::Drop | Action::Reject);
+        ev.alert = Some(Alert {
+            action: if blocked { "blocked" } else { "allowed" }.into(),
+            gid: rule.gid,
+            signature_id: rule.sid,
+            rev: rule.rev,
+            signature: rule.msg.clone(),
+            category: rules
+                .classtype(rule)
+                .map(|c| c.description.clone())
+                .unwrap_or_default(),
+            severity: rules.severity(rule),
+            metadata: (!metadata.is_empty()).then_some(metadata),
+            extra: Map::new(),
+        });
+        if let Some((k, v)) = flow.app.alert_object(tx) {
+            ev.extra.insert(k.into(), v);
+        }
+        if let Some(name) = flow.app.eve_name() {
+            ev.app_proto = Some(name.into());
+        }
+        ev.extra.insert(
+            "direction".into(),
+            json!(if at.to_server { "to_server" } else { "to_client" }),
+        );
+        ev.flow = serde_json::from_value(alert_flow(flow, shift)).ok();
+        n += 1;
+        out.push(ev);
+    }
+    n
 }
 
 fn alert_flow(flow: &Flow, shift: i64) -> Value {

@@ -62,9 +62,15 @@ pub struct PacketInfo<'a> {
     pub first_in_direction: bool,
     pub app_proto: Option<AppProto>,
     pub app_proto_failed: bool,
-    /// Reassembled data of this direction that this packet completed:
-    /// (window, offset in the window where the new data starts).
+    /// Reassembled data of this direction due for inspection on this
+    /// packet: (window, offset in the window where the new data starts).
     pub stream: Option<(&'a [u8], usize)>,
+    /// Stream rules may inspect this packet's payload (false when the
+    /// payload went into an established stream: the stream covers it).
+    pub stream_payload_ok: bool,
+    /// A pseudo packet at the end of a flow: only stream data and
+    /// transactions are inspected.
+    pub pseudo: bool,
 }
 
 /// One application-layer transaction, as detection sees it.
@@ -362,6 +368,9 @@ impl Engine {
 
         let Some(list) = rule.payload_list() else {
             // No payload keywords.
+            if pkt.pseudo {
+                return None;
+            }
             if is_ip_only(rule) && !pkt.first_in_direction {
                 return None;
             }
@@ -377,21 +386,28 @@ impl Engine {
             return Some((None, pkt.to_server));
         };
         let mut vars = Vars::new(rule.vars);
-        if pkt.transport == Transport::Tcp
-            && rule.stream_mode != StreamMode::PacketOnly
-            && !rule.flow.no_stream
-            && let Some((window, new_from)) = pkt.stream
-        {
+        // Suricata: payload rules on TCP read the reassembled stream first;
+        // the packet's own payload only when the segment did not go into
+        // the stream, or when the rule needs the packet (tcp-pkt, dsize,
+        // flags, no_stream, or a content anchored with offset/depth).
+        let on_tcp = pkt.transport == Transport::Tcp;
+        let wants_stream = on_tcp && rule.stream_mode != StreamMode::PacketOnly && !rule.flow.no_stream;
+        if wants_stream && let Some((window, new_from)) = pkt.stream {
             let hay = Hay::new(window);
             if inspect(&list.items, &hay, &mut vars, new_from) {
                 return Some((None, pkt.to_server));
             }
         }
-        if rule.flow.only_stream || (pkt.transport == Transport::Tcp && rule.stream_mode == StreamMode::StreamOnly) {
+        if pkt.payload.is_empty() || pkt.pseudo {
             return None;
         }
-        if pkt.payload.is_empty() {
-            return None;
+        if wants_stream {
+            if !requires_packet(rule) && !pkt.stream_payload_ok {
+                return None;
+            }
+            if rule.stream_mode == StreamMode::StreamOnly || rule.flow.only_stream {
+                return None;
+            }
         }
         let hay = Hay::new(pkt.payload);
         if inspect(&list.items, &hay, &mut vars, 0) {
@@ -439,6 +455,23 @@ impl Engine {
     }
 }
 
+/// Whether a payload rule must see packets even when their data went into
+/// the stream (Suricata's `SIG_FLAG_REQUIRE_PACKET`).
+fn requires_packet(rule: &Rule) -> bool {
+    rule.stream_mode == StreamMode::PacketOnly
+        || rule.flow.no_stream
+        || rule
+            .checks
+            .iter()
+            .any(|c| matches!(c, PacketCheck::Dsize(_) | PacketCheck::Flags(_) | PacketCheck::Ttl(_)))
+        || rule.payload_list().is_some_and(|l| {
+            l.items.iter().any(|i| {
+                matches!(i, super::rule::Inspect::Content(c)
+                    if c.offset.is_some() || c.depth.is_some() || c.startswith)
+            })
+        })
+}
+
 /// Protocol `ip`, any ports, and no keyword that needs more than addresses.
 fn is_ip_only(rule: &Rule) -> bool {
     matches!(rule.proto, RuleProto::Ip)
@@ -456,7 +489,11 @@ fn is_ip_only(rule: &Rule) -> bool {
 fn check_packet(c: &PacketCheck, pkt: &PacketInfo<'_>) -> bool {
     match c {
         PacketCheck::Dsize(cmp) => {
-            pkt.transport != Transport::Other && cmp.test(pkt.payload.len() as u64)
+            // As Suricata: `dsize:!N` only applies to packets with data.
+            pkt.transport != Transport::Other
+                && !pkt.pseudo
+                && (!matches!(cmp, super::rule::Cmp::Ne(_)) || !pkt.payload.is_empty())
+                && cmp.test(pkt.payload.len() as u64)
         }
         PacketCheck::Flags(f) => pkt.transport == Transport::Tcp && f.test(pkt.tcp_flags),
         PacketCheck::Itype(cmp) => pkt.icmp.is_some_and(|(t, _, _, _)| cmp.test(u64::from(t))),

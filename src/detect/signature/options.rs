@@ -604,7 +604,10 @@ impl<'n> OptionState<'n> {
         if parts.len() < 2 {
             return Err("`byte_jump` needs at least: bytes, offset".into());
         }
-        let nbytes = parse_nbytes(parts[0])?;
+        let nbytes = match parts[0] {
+            "0" => 0,
+            n => parse_nbytes(n)?,
+        };
         let offset = self.val(parts[1])?;
         let mut bj = ByteJump {
             nbytes,
