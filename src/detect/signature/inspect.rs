@@ -76,7 +76,7 @@ fn url_decode(b: &[u8]) -> Vec<u8> {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'%' if i + 2 < b.len() + 0 && i + 2 <= b.len() - 1 => {
+            b'%' if i + 2 < b.len() => {
                 let h = (b[i + 1] as char).to_digit(16);
                 let l = (b[i + 2] as char).to_digit(16);
                 match (h, l) {
@@ -263,10 +263,10 @@ fn run(
             }
             let mut at = 0;
             while at <= sub.len() {
-                let Some(m) = p.regex.find_at(sub, at) else {
+                let Some((m_start, m_end)) = p.regex.find_at(sub, at) else {
                     return false;
                 };
-                let new_cursor = start + m.end();
+                let new_cursor = start + m_end;
                 if run(
                     items,
                     idx + 1,
@@ -286,7 +286,7 @@ fn run(
                 if *steps > MAX_STEPS {
                     return false;
                 }
-                at = m.start() + 1;
+                at = m_start + 1;
             }
             false
         }
@@ -438,6 +438,9 @@ fn read_num(
 ) -> Option<u64> {
     if pos < 0 {
         return None;
+    }
+    if nbytes == 0 {
+        return Some(0);
     }
     let pos = pos as usize;
     let bytes = buf.get(pos..pos.checked_add(nbytes)?)?;

@@ -11,7 +11,7 @@
 use super::buffers::{AppProto, Buffer};
 use super::rule::{
     BufferList, ByteExtract, ByteJump, ByteOp, ByteTest, Cmp, Content, FlagsMatch, FlowbitOp,
-    Inspect, NumFormat, PacketCheck, Pcre, Rule, Transform, Val,
+    Inspect, NumFormat, PacketCheck, Pcre, PcreRe, Rule, Transform, Val,
 };
 use super::threshold::{parse_detection_filter, parse_threshold};
 
@@ -545,7 +545,10 @@ impl<'n> OptionState<'n> {
         if parts.len() < 4 {
             return Err("`byte_test` needs at least: bytes, operator, value, offset".into());
         }
-        let nbytes = parse_nbytes(parts[0])?;
+        let nbytes = match parts[0] {
+            "0" => 0,
+            n => parse_nbytes(n)?,
+        };
         let (negated, op) = match parts[1].strip_prefix('!') {
             Some(o) => (true, o),
             None => (false, parts[1]),
@@ -846,6 +849,29 @@ pub fn unquote(v: &str) -> String {
             if let Some(n) = chars.next() {
                 out.push(n);
             }
+        } else if c == '{' {
+            // PCRE reads `{` that does not start `{n}`, `{n,}` or `{n,m}`
+            // as a literal; the regex crate wants it escaped.
+            let rest: String = chars.clone().take(24).collect();
+            let close = rest.find('}');
+            let valid = close.is_some_and(|e| {
+                let inner = &rest[..e];
+                let (a, b) = inner.split_once(',').unwrap_or((inner, "0"));
+                !a.is_empty() && a.bytes().all(|x| x.is_ascii_digit()) && b.bytes().all(|x| x.is_ascii_digit())
+            });
+            if valid {
+                out.push('{');
+            } else {
+                out.push_str("\\{");
+            }
+        } else if c == '}' {
+            // a `}` that closes nothing is literal too
+            let opened = out.rfind('{').is_some_and(|o| !out[o..].contains('}') && !out[..o].ends_with('\\'));
+            if opened {
+                out.push('}');
+            } else {
+                out.push_str("\\}");
+            }
         } else {
             out.push(c);
         }
@@ -990,18 +1016,38 @@ pub fn parse_pcre(v: &str, off: usize) -> Result<(Option<Buffer>, Pcre), OptErro
     if anchored {
         src.push(')');
     }
-    let regex = regex::bytes::RegexBuilder::new(&src)
+    let regex = match regex::bytes::RegexBuilder::new(&src)
         .unicode(false)
         .size_limit(8 << 20)
         .build()
-        .map_err(|e| {
-            let first = e.to_string();
-            let first = first.lines().last().unwrap_or("").trim().to_string();
-            (
-                off,
-                format!("`pcre` /{pattern}/ cannot be compiled: {first}"),
-            )
-        })?;
+    {
+        Ok(r) => PcreRe::Regex(r),
+        Err(_) => {
+            // Back-references, look-around and other PCRE-only syntax.
+            let mut b = pcre2::bytes::RegexBuilder::new();
+            b.jit_if_available(true);
+            let mut p2 = String::new();
+            if !inline.is_empty() {
+                p2.push_str(&format!("(?{inline})"));
+            }
+            if anchored {
+                p2.push_str("\\A(?:");
+            }
+            p2.push_str(pattern);
+            if anchored {
+                p2.push(')');
+            }
+            match b.build(&p2) {
+                Ok(r) => PcreRe::Pcre2(std::sync::Arc::new(r)),
+                Err(e) => {
+                    return Err((
+                        off,
+                        format!("`pcre` /{pattern}/ cannot be compiled: {e}"),
+                    ));
+                }
+            }
+        }
+    };
     Ok((
         buffer,
         Pcre {
@@ -1028,6 +1074,29 @@ fn translate_pcre(p: &str) -> String {
                     out.push(n);
                 }
                 None => out.push_str("\\\\"),
+            }
+        } else if c == '{' {
+            // PCRE reads `{` that does not start `{n}`, `{n,}` or `{n,m}`
+            // as a literal; the regex crate wants it escaped.
+            let rest: String = chars.clone().take(24).collect();
+            let close = rest.find('}');
+            let valid = close.is_some_and(|e| {
+                let inner = &rest[..e];
+                let (a, b) = inner.split_once(',').unwrap_or((inner, "0"));
+                !a.is_empty() && a.bytes().all(|x| x.is_ascii_digit()) && b.bytes().all(|x| x.is_ascii_digit())
+            });
+            if valid {
+                out.push('{');
+            } else {
+                out.push_str("\\{");
+            }
+        } else if c == '}' {
+            // a `}` that closes nothing is literal too
+            let opened = out.rfind('{').is_some_and(|o| !out[o..].contains('}') && !out[..o].ends_with('\\'));
+            if opened {
+                out.push('}');
+            } else {
+                out.push_str("\\}");
             }
         } else {
             out.push(c);

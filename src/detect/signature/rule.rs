@@ -68,11 +68,43 @@ impl Content {
     }
 }
 
+/// A compiled `pcre`: the linear-time `regex` engine when it can express
+/// the pattern, PCRE2 (JIT) for what it cannot (back-references,
+/// look-around).
+#[derive(Debug, Clone)]
+pub enum PcreRe {
+    Regex(regex::bytes::Regex),
+    Pcre2(std::sync::Arc<pcre2::bytes::Regex>),
+}
+
+impl PcreRe {
+    /// Whether the pattern occurs in `hay`.
+    pub fn is_match(&self, hay: &[u8]) -> bool {
+        match self {
+            PcreRe::Regex(r) => r.is_match(hay),
+            // A PCRE2 error (match limit) counts as no match.
+            PcreRe::Pcre2(r) => r.is_match(hay).unwrap_or(false),
+        }
+    }
+
+    /// The first match starting at or after `start`: (start, end).
+    pub fn find_at(&self, hay: &[u8], start: usize) -> Option<(usize, usize)> {
+        match self {
+            PcreRe::Regex(r) => r.find_at(hay, start).map(|m| (m.start(), m.end())),
+            PcreRe::Pcre2(r) => r
+                .find_at(hay, start)
+                .ok()
+                .flatten()
+                .map(|m| (m.start(), m.end())),
+        }
+    }
+}
+
 /// A `pcre`.
 #[derive(Debug, Clone)]
 pub struct Pcre {
     pub source: String,
-    pub regex: regex::bytes::Regex,
+    pub regex: PcreRe,
     pub negated: bool,
     pub relative: bool,
 }
