@@ -175,6 +175,9 @@ pub struct AppLayer {
     pub events: Vec<AppEvent>,
     tls_logged: bool,
     ssh_logged: bool,
+    /// Detection found the flow's direction backwards; the pipeline swaps
+    /// the flow's sides and clears this.
+    pub reversed: bool,
     /// HTTP transactions already logged.
     http_logged: u64,
 }
@@ -238,6 +241,20 @@ impl AppLayer {
             match self.detect_tcp(cfg, to_server, &buf, server_port) {
                 Some(p) => {
                     self.start(cfg, p);
+                    // A response seen as the "request" side: the capture
+                    // began mid-connection with the server talking. Flip
+                    // the flow, as Suricata does.
+                    let mut to_server = to_server;
+                    if to_server
+                        && p == AppProto::Http
+                        && buf.len() >= 5
+                        && buf[..5].eq_ignore_ascii_case(b"HTTP/")
+                    {
+                        self.reversed = true;
+                        to_server = false;
+                        self.pending.swap(0, 1);
+                    }
+                    let d = usize::from(!to_server);
                     // replay what the other side sent before detection
                     let other = std::mem::take(&mut self.pending[1 - d]);
                     if !other.is_empty() {
@@ -276,7 +293,8 @@ impl AppLayer {
             if matches!(upper.as_deref(), Some(b"EHLO ") | Some(b"HELO ")) {
                 return Some(AppProto::Smtp);
             }
-        } else if buf.len() >= 5 && buf[..5].eq_ignore_ascii_case(b"HTTP/") {
+        }
+        if buf.len() >= 5 && buf[..5].eq_ignore_ascii_case(b"HTTP/") {
             return Some(AppProto::Http);
         }
         if cfg.dns_tcp_ports.contains(&server_port) && buf.len() >= 14 {

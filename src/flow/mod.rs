@@ -107,6 +107,12 @@ pub struct TcpSession {
     fin: [bool; 2],
 }
 
+impl TcpSession {
+    fn swap_fin(&mut self) {
+        self.fin.swap(0, 1);
+    }
+}
+
 /// Settings of the flow table.
 #[derive(Debug, Clone, Copy)]
 pub struct FlowConfig {
@@ -185,6 +191,20 @@ pub struct Flow {
 }
 
 impl Flow {
+    /// Swaps client and server (and everything kept per direction).
+    pub fn reverse(&mut self) {
+        std::mem::swap(&mut self.client, &mut self.server);
+        self.pkts.swap(0, 1);
+        self.bytes.swap(0, 1);
+        self.tcp_flags.swap(0, 1);
+        self.pending_txs.swap(0, 1);
+        self.raw_trigger.swap(0, 1);
+        if let Some(t) = self.tcp.as_mut() {
+            t.streams.swap(0, 1);
+            t.swap_fin();
+        }
+    }
+
     /// Whether a packet from `src:sport` goes to the server.
     pub fn to_server(&self, src: IpAddr, sport: u16) -> bool {
         (src, sport) == self.client

@@ -36,7 +36,13 @@ fn feed_acked(flow: &mut Flow, cfg: &AppConfig) {
             continue;
         }
         flow.app.feed_tcp(cfg, dir == 0, &data, server_port);
-        collect_app(flow, dir == 0);
+        if flow.app.reversed {
+            flow.app.reversed = false;
+            flow.reverse();
+            collect_app(flow, dir != 0);
+        } else {
+            collect_app(flow, dir == 0);
+        }
     }
 }
 
@@ -192,8 +198,8 @@ impl Pipeline {
         let Some(flow) = self.flows.get_mut(&key) else {
             return;
         };
-        let to_server = flow.to_server(d.src, d.sport);
-        let dir = usize::from(!to_server);
+        let mut to_server = flow.to_server(d.src, d.sport);
+        let mut dir = usize::from(!to_server);
         let first_in_direction = flow.pkts[dir] == 0;
         flow.pkts[dir] += 1;
         flow.bytes[dir] += pkt.data.len() as u64;
@@ -210,6 +216,9 @@ impl Pipeline {
             // receiver acknowledged; a RST or FIN flushes the sender's side.
             if up.was_established || up.rst || up.fin {
                 feed_acked(flow, &self.config.app);
+                // detection may have found the flow backwards
+                to_server = flow.to_server(d.src, d.sport);
+                dir = usize::from(!to_server);
             }
             if up.fin {
                 flow.app.close(to_server);

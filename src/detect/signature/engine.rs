@@ -420,10 +420,13 @@ impl Engine {
         let mut vars = Vars::new(rule.vars);
         for list in &rule.lists {
             if list.buffer == Buffer::Payload {
-                if pkt.payload.is_empty() {
-                    return false;
-                }
-                if !inspect(&list.items, &Hay::new(pkt.payload), &mut vars, 0) {
+                let stream_hit = pkt
+                    .stream
+                    .is_some_and(|(w, _)| inspect(&list.items, &Hay::new(w), &mut vars, 0));
+                if !stream_hit
+                    && (pkt.payload.is_empty()
+                        || !inspect(&list.items, &Hay::new(pkt.payload), &mut vars, 0))
+                {
                     return false;
                 }
                 continue;
