@@ -51,6 +51,8 @@ impl Default for AppConfig {
 pub enum AppEvent {
     /// An HTTP transaction is complete.
     Http(u64),
+    /// A file (HTTP body) of a transaction; `true` for an upload.
+    File(u64, bool),
     /// A DNS message: its EVE `dns` object and transaction id.
     Dns(Value, u64, bool),
     /// The TLS handshake is far enough to log.
@@ -139,6 +141,65 @@ impl DnsState {
             self.txs.remove(0);
         }
     }
+}
+
+/// Queues the file records and the `http` record of a finished transaction.
+fn push_http(events: &mut Vec<AppEvent>, t: &http::HttpTx) {
+    if t.request_entity_len > 0 {
+        events.push(AppEvent::File(t.id, true));
+    }
+    if t.response_entity_len > 0 {
+        events.push(AppEvent::File(t.id, false));
+    }
+    events.push(AppEvent::Http(t.id));
+}
+
+/// The file name of an HTTP body: `Content-Disposition`'s `filename`, else
+/// the URI's path.
+fn http_filename(t: &http::HttpTx, upload: bool) -> Vec<u8> {
+    let cd = if upload {
+        t.request_header(b"content-disposition")
+    } else {
+        t.response_header(b"content-disposition")
+    };
+    if let Some(cd) = cd {
+        let lower = cd.to_ascii_lowercase();
+        if let Some(i) = memchr::memmem::find(&lower, b"filename=") {
+            let v = &cd[i + 9..];
+            let v = v.strip_prefix(b"\"").unwrap_or(v);
+            let end = v
+                .iter()
+                .position(|&b| b == b'"' || b == b';')
+                .unwrap_or(v.len());
+            if end > 0 {
+                return v[..end].to_vec();
+            }
+        }
+    }
+    let end = t
+        .uri_raw
+        .iter()
+        .position(|&b| b == b'?')
+        .unwrap_or(t.uri_raw.len());
+    t.uri_raw[..end].to_vec()
+}
+
+/// The EVE `fileinfo` object of an HTTP body.
+pub fn file_eve(t: &http::HttpTx, upload: bool) -> Value {
+    let (size, truncated) = if upload {
+        (t.request_entity_len, t.request_body_truncated)
+    } else {
+        (t.response_entity_len, t.response_body_truncated)
+    };
+    let _ = truncated;
+    json!({
+        "filename": s(&http_filename(t, upload)),
+        "gaps": false,
+        "state": "CLOSED",
+        "stored": false,
+        "size": size,
+        "tx_id": t.id,
+    })
 }
 
 fn ensure_version(v: &mut Value) {
@@ -368,7 +429,7 @@ impl AppLayer {
                         && t.response_progress == http::Progress::Complete
                         && t.request_progress == http::Progress::Complete
                     {
-                        self.events.push(AppEvent::Http(t.id));
+                        push_http(&mut self.events, t);
                         self.http_logged = t.id + 1;
                     }
                 }
@@ -460,7 +521,7 @@ impl AppLayer {
                     && t.response_progress == http::Progress::Complete
                     && t.request_progress == http::Progress::Complete
                 {
-                    self.events.push(AppEvent::Http(t.id));
+                    push_http(&mut self.events, t);
                     self.http_logged = t.id + 1;
                 }
             }
@@ -474,7 +535,7 @@ impl AppLayer {
             h.close_response();
             for t in h.txs() {
                 if t.id >= self.http_logged && t.request_progress >= http::Progress::Line {
-                    self.events.push(AppEvent::Http(t.id));
+                    push_http(&mut self.events, t);
                     self.http_logged = t.id + 1;
                 }
             }

@@ -74,6 +74,11 @@ pub struct Decoded<'a> {
     /// IP protocol number (next header for IPv6).
     pub ip_proto: u8,
     pub ttl: u8,
+    /// IP total length (IPv6: payload length + 40), type of service, id.
+    pub ip_len: u16,
+    pub tos: u8,
+    pub ip_id: u16,
+    pub tcp_window: u16,
     /// The IP packet is a fragment (payload incomplete).
     pub fragment: bool,
     /// VLAN ids, outer first.
@@ -120,9 +125,15 @@ pub fn decode<'a>(pkt: &RawPacket<'a>) -> Result<Decoded<'a>, DecodeOutcome> {
     }
     .map_err(|e| DecodeOutcome::Invalid(e.to_string()))?;
 
+    let ip_len: u16;
+    let tos: u8;
+    let mut ip_id = 0u16;
     let (src, dst, ip_payload, ip_number, ttl, fragment) = match &sliced.net {
         Some(NetSlice::Ipv4(v4)) => {
             let h = v4.header();
+            ip_len = h.total_len();
+            tos = h.slice().get(1).copied().unwrap_or(0);
+            ip_id = h.identification();
             (
                 IpAddr::V4(h.source_addr()),
                 IpAddr::V4(h.destination_addr()),
@@ -134,6 +145,8 @@ pub fn decode<'a>(pkt: &RawPacket<'a>) -> Result<Decoded<'a>, DecodeOutcome> {
         }
         Some(NetSlice::Ipv6(v6)) => {
             let h = v6.header();
+            ip_len = h.payload_length().saturating_add(40);
+            tos = h.traffic_class();
             (
                 IpAddr::V6(h.source_addr()),
                 IpAddr::V6(h.destination_addr()),
@@ -169,6 +182,10 @@ pub fn decode<'a>(pkt: &RawPacket<'a>) -> Result<Decoded<'a>, DecodeOutcome> {
         icmp: None,
         ip_proto: ip_number,
         ttl,
+        ip_len,
+        tos,
+        ip_id,
+        tcp_window: 0,
         fragment,
         vlans,
         n_vlans,
@@ -187,6 +204,7 @@ pub fn decode<'a>(pkt: &RawPacket<'a>) -> Result<Decoded<'a>, DecodeOutcome> {
                 bits: t.slice().get(13).copied().unwrap_or(0),
             };
             d.tcp_seq = t.sequence_number();
+            d.tcp_window = t.window_size();
             d.tcp_fastopen = t.syn() && has_tcp_option(t.options(), 34);
             d.tcp_ack = t.acknowledgment_number();
             d.payload = t.payload();

@@ -68,7 +68,14 @@ pub enum TcpState {
     SynSent,
     SynRecv,
     Established,
-    FinWait,
+    /// The server sent FIN first.
+    FinWait1,
+    FinWait2,
+    /// The client sent FIN first.
+    CloseWait,
+    LastAck,
+    Closing,
+    TimeWait,
     Closed,
 }
 
@@ -80,7 +87,12 @@ impl TcpState {
             TcpState::SynSent => "syn_sent",
             TcpState::SynRecv => "syn_recv",
             TcpState::Established => "established",
-            TcpState::FinWait => "fin_wait1",
+            TcpState::FinWait1 => "fin_wait1",
+            TcpState::FinWait2 => "fin_wait2",
+            TcpState::CloseWait => "close_wait",
+            TcpState::LastAck => "last_ack",
+            TcpState::Closing => "closing",
+            TcpState::TimeWait => "time_wait",
             TcpState::Closed => "closed",
         }
     }
@@ -230,8 +242,8 @@ impl Flow {
         match &self.tcp {
             Some(t) => match t.state {
                 TcpState::None | TcpState::SynSent | TcpState::SynRecv => "new",
-                TcpState::Established | TcpState::FinWait => "established",
                 TcpState::Closed => "closed",
+                _ => "established",
             },
             None => {
                 if self.pkts[0] > 0 && self.pkts[1] > 0 {
@@ -429,16 +441,35 @@ impl FlowTable {
             session.streams[dir].add(d.tcp_seq, d.payload, &config.stream, &mut up.data);
             up.added_to_stream = true;
         }
+        let from_client = dir == 0;
+        if f.ack && !f.fin {
+            // an ACK moves the closing handshake on
+            session.state = match (session.state, from_client) {
+                (TcpState::FinWait1, true) => TcpState::FinWait2,
+                (TcpState::LastAck, true) | (TcpState::TimeWait, false) => TcpState::Closed,
+                (TcpState::Closing, _) => TcpState::TimeWait,
+                (s, _) => s,
+            };
+        }
         if f.fin {
             session.fin[dir] = true;
             session.streams[dir].fin_seen = true;
             session.streams[dir].ack_all();
             up.closed = true;
             up.fin = true;
-            session.state = if session.fin[0] && session.fin[1] {
-                TcpState::Closed
-            } else {
-                TcpState::FinWait.max(session.state)
+            session.state = match (session.state, from_client) {
+                (TcpState::Established, true) => TcpState::CloseWait,
+                (TcpState::Established, false) => TcpState::FinWait1,
+                (TcpState::CloseWait, false) => TcpState::LastAck,
+                (TcpState::FinWait1, true) => {
+                    if f.ack {
+                        TcpState::TimeWait
+                    } else {
+                        TcpState::Closing
+                    }
+                }
+                (TcpState::FinWait2, true) => TcpState::TimeWait,
+                (s, _) => s,
             };
         }
         up

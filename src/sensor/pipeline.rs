@@ -77,6 +77,7 @@ pub struct PipelineStats {
     pub unsupported_link: u64,
     pub fragments: u64,
     pub alerts: u64,
+    pub drops: u64,
     pub app_events: u64,
 }
 
@@ -296,6 +297,71 @@ impl Pipeline {
             out,
         );
         self.stats.alerts += n;
+        if self.config.simulate_ips
+            && let Some(hit) = self.hits.iter().find(|h| h.drop)
+        {
+            let mut ev = Event::new("drop", ts + self.time_shift_micros);
+            ev.sensor_id = self.identity.sensor_id.clone();
+            ev.unit = self.identity.unit.clone();
+            ev.flow_id = Some(flow.id);
+            ev.extra.insert("pcap_cnt".into(), json!(pcap_cnt));
+            ev.src_ip = Some(eve_ip(d.src));
+            ev.dest_ip = Some(eve_ip(d.dst));
+            if matches!(transport, Transport::Tcp | Transport::Udp) {
+                ev.src_port = Some(d.sport);
+                ev.dest_port = Some(d.dport);
+            }
+            ev.proto = Some(d.proto.eve_name());
+            ev.extra.insert(
+                "direction".into(),
+                json!(if to_server { "to_server" } else { "to_client" }),
+            );
+            let b = d.tcp_flags.bits;
+            let mut drop = json!({
+                "len": d.ip_len, "tos": d.tos, "ttl": d.ttl, "ipid": d.ip_id,
+            });
+            if transport == Transport::Tcp
+                && let Value::Object(m) = &mut drop
+            {
+                for (k, v) in [
+                    ("tcpseq", json!(d.tcp_seq)),
+                    ("tcpack", json!(d.tcp_ack)),
+                    ("tcpwin", json!(d.tcp_window)),
+                    ("syn", json!(b & 0x02 != 0)),
+                    ("ack", json!(b & 0x10 != 0)),
+                    ("psh", json!(b & 0x08 != 0)),
+                    ("rst", json!(b & 0x04 != 0)),
+                    ("urg", json!(b & 0x20 != 0)),
+                    ("fin", json!(b & 0x01 != 0)),
+                ] {
+                    m.insert(k.into(), v);
+                }
+            }
+            if let Value::Object(m) = &mut drop {
+                m.insert("reason".into(), json!("rules"));
+            }
+            ev.extra.insert("drop".into(), drop);
+            if let Some(rule) = self.engine.rules().rules().get(hit.rule as usize) {
+                ev.alert = Some(Alert {
+                    action: "blocked".into(),
+                    gid: rule.gid,
+                    signature_id: rule.sid,
+                    rev: rule.rev,
+                    signature: rule.msg.clone(),
+                    category: self
+                        .engine
+                        .rules()
+                        .classtype(rule)
+                        .map(|c| c.description.clone())
+                        .unwrap_or_default(),
+                    severity: self.engine.rules().severity(rule),
+                    metadata: None,
+                    extra: Map::new(),
+                });
+            }
+            self.stats.drops += 1;
+            out.push(ev);
+        }
         let events = std::mem::take(&mut flow.app.events);
         self.flows.stats = fstats;
         if !events.is_empty() {
@@ -448,6 +514,14 @@ impl Pipeline {
 
     fn app_event(&self, flow: &Flow, ae: &AppEvent, ts: i64, pcap_cnt: Option<u64>) -> Option<Event> {
         let mut ev = match ae {
+            AppEvent::File(id, to_server) => {
+                let t = flow.app.http_tx(*id)?;
+                let mut ev = self.base_event("fileinfo", flow, ts, *to_server);
+                ev.extra.insert("http".into(), crate::applayer::http_eve(t));
+                ev.app_proto = Some("http".into());
+                ev.fileinfo = serde_json::from_value(crate::applayer::file_eve(t, *to_server)).ok();
+                ev
+            }
             AppEvent::Http(id) => {
                 let t = flow.app.http_tx(*id)?;
                 let mut ev = self.base_event("http", flow, ts, true);

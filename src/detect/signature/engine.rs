@@ -28,9 +28,7 @@ use super::RuleSet;
 use super::buffers::{AppProto, Buffer, Side};
 use super::inspect::{Hay, Vars, inspect, transform};
 use super::rule::{Action, FlowbitOp, PacketCheck, Rule, RuleProto, StreamMode};
-use super::threshold::{
-    MatchInfo, RateAction, ThresholdConfig, ThresholdState, Verdict,
-};
+use super::threshold::{MatchInfo, RateAction, ThresholdConfig, ThresholdState};
 
 /// Transport of the packet, as the engine needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +117,9 @@ pub struct Hit {
     pub action: Action,
     /// False for `noalert` rules that matched (they only change state).
     pub alert: bool,
+    /// The packet is dropped (drop/reject rule, not held back by a
+    /// threshold).
+    pub drop: bool,
 }
 
 /// Counters of the engine.
@@ -224,7 +225,8 @@ impl Engine {
             }
             let mut action = rule.action;
             let mut alert = !rule.noalert && (rule.action != Action::Pass || rule.force_alert);
-            if alert {
+            let mut apply = true;
+            if alert || matches!(rule.action, Action::Drop | Action::Reject) {
                 let info = MatchInfo {
                     gid: rule.gid,
                     sid: u32::try_from(rule.sid).unwrap_or(u32::MAX),
@@ -235,20 +237,19 @@ impl Engine {
                     rule_threshold: rule.threshold.as_ref(),
                     detection_filter: rule.detection_filter.as_ref(),
                 };
-                match self.thresholds.check(&info) {
-                    Verdict::Alert => {}
-                    Verdict::Suppressed => {
-                        alert = false;
-                        self.stats.suppressed += 1;
-                    }
-                    Verdict::Action(a) => {
-                        action = match a {
-                            RateAction::Alert => Action::Alert,
-                            RateAction::Drop => Action::Drop,
-                            RateAction::Pass => Action::Pass,
-                            RateAction::Reject => Action::Reject,
-                        }
-                    }
+                let d = self.thresholds.check_full(&info);
+                if alert && !d.alert {
+                    self.stats.suppressed += 1;
+                }
+                alert &= d.alert;
+                apply = d.apply_action;
+                if let Some(a) = d.new_action {
+                    action = match a {
+                        RateAction::Alert => Action::Alert,
+                        RateAction::Drop => Action::Drop,
+                        RateAction::Pass => Action::Pass,
+                        RateAction::Reject => Action::Reject,
+                    };
                 }
             }
             out.push(Hit {
@@ -256,6 +257,7 @@ impl Engine {
                 tx_id,
                 action,
                 alert,
+                drop: apply && matches!(action, Action::Drop | Action::Reject),
             });
             if rule.action == Action::Pass {
                 if tx_id.is_some()
