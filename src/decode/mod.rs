@@ -70,6 +70,8 @@ pub struct Decoded<'a> {
     pub tcp_ack: u32,
     /// The SYN carries a TCP Fast Open option (kind 34).
     pub tcp_fastopen: bool,
+    /// TCP timestamp option: (TSval, TSecr).
+    pub tcp_ts: Option<(u32, u32)>,
     pub icmp: Option<IcmpInfo>,
     /// IP protocol number (next header for IPv6).
     pub ip_proto: u8,
@@ -179,6 +181,7 @@ pub fn decode<'a>(pkt: &RawPacket<'a>) -> Result<Decoded<'a>, DecodeOutcome> {
         tcp_seq: 0,
         tcp_ack: 0,
         tcp_fastopen: false,
+        tcp_ts: None,
         icmp: None,
         ip_proto: ip_number,
         ttl,
@@ -206,6 +209,7 @@ pub fn decode<'a>(pkt: &RawPacket<'a>) -> Result<Decoded<'a>, DecodeOutcome> {
             d.tcp_seq = t.sequence_number();
             d.tcp_window = t.window_size();
             d.tcp_fastopen = t.syn() && has_tcp_option(t.options(), 34);
+            d.tcp_ts = tcp_timestamp(t.options());
             d.tcp_ack = t.acknowledgment_number();
             d.payload = t.payload();
         }
@@ -232,6 +236,32 @@ pub fn decode<'a>(pkt: &RawPacket<'a>) -> Result<Decoded<'a>, DecodeOutcome> {
         Some(TransportSlice::Igmp(_)) | None => {}
     }
     Ok(d)
+}
+
+/// The TCP timestamp option (kind 8), if present and well formed.
+fn tcp_timestamp(opts: &[u8]) -> Option<(u32, u32)> {
+    let mut i = 0;
+    while i < opts.len() {
+        match opts[i] {
+            0 => return None,
+            1 => i += 1,
+            k => {
+                let len = opts.get(i + 1).copied().unwrap_or(0) as usize;
+                if len < 2 {
+                    return None;
+                }
+                if k == 8 && len == 10 {
+                    let b = opts.get(i + 2..i + 10)?;
+                    return Some((
+                        u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+                        u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+                    ));
+                }
+                i += len;
+            }
+        }
+    }
+    None
 }
 
 /// Whether TCP options contain an option of `kind`.

@@ -117,6 +117,8 @@ pub struct TcpSession {
     /// Reached the established state at some point.
     pub established_once: bool,
     fin: [bool; 2],
+    /// Last TCP timestamp value per direction (PAWS).
+    last_tsval: [Option<u32>; 2],
 }
 
 impl TcpSession {
@@ -269,6 +271,8 @@ pub struct TcpUpdate {
     pub was_established: bool,
     /// This packet's payload went into the reassembled stream.
     pub added_to_stream: bool,
+    /// Stream events raised by this packet (`stream-event:` names).
+    pub events: Vec<&'static str>,
 }
 
 /// Counters of the table.
@@ -367,10 +371,41 @@ impl FlowTable {
                 midstream: false,
                 established_once: false,
                 fin: [false; 2],
+                last_tsval: [None, None],
             }
         });
+        // Timestamps (RFC 7323): a segment whose TSval goes backwards, or
+        // that answers a SYN without echoing its TSval, is not the real
+        // peer's — an evasion trick. Raise the event and ignore it.
+        if let Some((tsval, tsecr)) = d.tcp_ts {
+            let backwards = session.last_tsval[dir]
+                .is_some_and(|last| (last.wrapping_sub(tsval) as i32) > 0);
+            let bad_echo = dir == 1
+                && session.state == TcpState::SynSent
+                && session.last_tsval[0].is_some_and(|c| tsecr != 0 && tsecr != c);
+            if backwards || bad_echo {
+                up.events.push("pkt_invalid_timestamp");
+                return up;
+            }
+            session.last_tsval[dir] = Some(tsval);
+        }
         up.was_established = session.state >= TcpState::Established && session.established_once;
         if f.rst {
+            // A RST must be believable: a client cannot reset a connection
+            // it is still opening, a server's RST to a SYN must ACK it, and
+            // any RST must fall in the window. Others are evasion attempts
+            // and are ignored, as the end host would.
+            let valid = match session.state {
+                TcpState::SynSent => {
+                    dir == 1 && f.ack && session.streams[0].next_seq() == Some(d.tcp_ack)
+                }
+                TcpState::None => true,
+                _ => session.streams[dir].in_window(d.tcp_seq),
+            };
+            if !valid {
+                up.events.push("rst_invalid");
+                return up;
+            }
             if session.established_once || session.state > TcpState::None {
                 session.state = TcpState::Closed;
             }

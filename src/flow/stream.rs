@@ -82,6 +82,20 @@ impl Stream {
         self.next_seq.is_some()
     }
 
+    /// Whether `seq` is plausibly in this stream's window (RST checks):
+    /// within 1 MiB of the next expected byte.
+    pub fn in_window(&self, seq: u32) -> bool {
+        match self.next_seq {
+            Some(n) => (seq.wrapping_sub(n) as i32).unsigned_abs() < (1 << 20),
+            None => true,
+        }
+    }
+
+    /// The next expected sequence number, once known.
+    pub fn next_seq(&self) -> Option<u32> {
+        self.next_seq
+    }
+
     /// Starts the stream: `seq` is the sequence number of its first data
     /// byte (ISN + 1 after a SYN; the packet's own seq when picked up
     /// midstream).

@@ -79,6 +79,7 @@ pub struct PipelineStats {
     pub alerts: u64,
     pub drops: u64,
     pub app_events: u64,
+    pub stream_events: u64,
 }
 
 /// Who the events are from; stamped on every event.
@@ -210,8 +211,11 @@ impl Pipeline {
         let mut raw: Option<(usize, usize, usize)> = None;
         let mut stream_payload_ok = true;
         let mut touched: Vec<u64> = Vec::new();
+        let mut events: Vec<&'static str> = Vec::new();
         if transport == Transport::Tcp {
             let up = FlowTable::track_tcp(&flow_cfg, flow, &d, &mut fstats);
+            events.clone_from(&up.events);
+            self.stats.stream_events += up.events.len() as u64;
             stream_payload_ok = !up.added_to_stream;
             // IDS mode, as Suricata: the application layer reads what the
             // receiver acknowledged; a RST or FIN flushes the sender's side.
@@ -265,6 +269,7 @@ impl Pipeline {
             stream,
             stream_payload_ok,
             pseudo: false,
+            events: &events,
         };
         let views: Vec<AppTx<'_>> = flow.app.views(&touched);
         let dyn_views: Vec<&dyn TxView> = views.iter().map(|v| v as &dyn TxView).collect();
@@ -439,6 +444,7 @@ impl Pipeline {
                 stream,
                 stream_payload_ok: false,
                 pseudo: true,
+                events: &[],
             };
             let views: Vec<AppTx<'_>> = flow.app.views(&touched);
             let dyn_views: Vec<&dyn TxView> = views.iter().map(|v| v as &dyn TxView).collect();
@@ -641,6 +647,7 @@ impl Pipeline {
             }),
         );
         stats.insert("app_layer".into(), json!({ "events": s.app_events }));
+        stats.insert("stream".into(), json!({ "events": s.stream_events }));
         if let Some((received, dropped)) = kernel {
             stats.insert(
                 "capture".into(),

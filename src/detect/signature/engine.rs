@@ -69,6 +69,8 @@ pub struct PacketInfo<'a> {
     /// A pseudo packet at the end of a flow: only stream data and
     /// transactions are inspected.
     pub pseudo: bool,
+    /// Stream events this packet raised.
+    pub events: &'a [&'static str],
 }
 
 /// One application-layer transaction, as detection sees it.
@@ -507,6 +509,7 @@ fn check_packet(c: &PacketCheck, pkt: &PacketInfo<'_>) -> bool {
         PacketCheck::IcmpSeq(seq) => pkt.icmp.is_some_and(|(_, _, _, s)| s == Some(*seq)),
         PacketCheck::Ttl(cmp) => cmp.test(u64::from(pkt.ttl)),
         PacketCheck::IpProto(p) => pkt.ip_proto == *p,
+        PacketCheck::StreamEvent(e) => pkt.events.contains(e),
         PacketCheck::AppLayerProtocol {
             proto,
             negated,

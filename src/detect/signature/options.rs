@@ -15,6 +15,9 @@ use super::rule::{
 };
 use super::threshold::{parse_detection_filter, parse_threshold};
 
+/// Stream events the TCP tracker raises.
+pub const STREAM_EVENTS: &[&str] = &["pkt_invalid_timestamp", "rst_invalid"];
+
 /// Names shared by all rules of a rule set (flowbits).
 #[derive(Debug, Default, Clone)]
 pub struct Names {
@@ -406,6 +409,14 @@ impl<'n> OptionState<'n> {
                     return Err((key_off, "only one `threshold` or `detection_filter` per rule".into()));
                 }
                 rule.detection_filter = Some(parse_detection_filter(need(raw_val, key, key_off)?).map_err(verr)?);
+            }
+            "stream-event" => {
+                let v = need(raw_val, key, key_off)?;
+                let known = STREAM_EVENTS.iter().find(|e| **e == v.trim()).copied();
+                match known {
+                    Some(e) => rule.checks.push(PacketCheck::StreamEvent(e)),
+                    None => return Err(verr(format!("stream event `{v}` is not raised by canhgac yet (known: {})", STREAM_EVENTS.join(", ")))),
+                }
             }
             "app-layer-protocol" => {
                 let v = need(raw_val, key, key_off)?;

@@ -307,6 +307,8 @@ pub enum PacketCheck {
     IcmpSeq(u16),
     Ttl(Cmp),
     IpProto(u8),
+    /// `stream-event:name`.
+    StreamEvent(&'static str),
     /// `app-layer-protocol:[!]name`.
     AppLayerProtocol {
         proto: Option<AppProto>,
