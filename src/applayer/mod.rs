@@ -79,7 +79,13 @@ pub struct DnsState {
 }
 
 impl DnsState {
-    fn message(&mut self, to_server: bool, data: &[u8], events: &mut Vec<AppEvent>, touched: &mut Vec<u64>) {
+    fn message(
+        &mut self,
+        to_server: bool,
+        data: &[u8],
+        events: &mut Vec<AppEvent>,
+        touched: &mut Vec<u64>,
+    ) {
         let msg = match dns::parse(data) {
             Ok(m) => m,
             Err(_) => {
@@ -98,11 +104,9 @@ impl DnsState {
             });
             id
         } else {
-            match self
-                .txs
-                .iter()
-                .find(|t| t.response.is_none() && t.request.as_ref().is_some_and(|r| r.id == msg.id))
-            {
+            match self.txs.iter().find(|t| {
+                t.response.is_none() && t.request.as_ref().is_some_and(|r| r.id == msg.id)
+            }) {
                 Some(t) => t.id,
                 None => {
                     let id = self.next_id;
@@ -259,14 +263,32 @@ impl std::fmt::Debug for tls::TlsParser {
 }
 
 const HTTP_METHODS: &[&[u8]] = &[
-    b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"CONNECT ", b"PATCH ",
-    b"TRACE ", b"PROPFIND ", b"PROPPATCH ", b"MKCOL ", b"COPY ", b"MOVE ", b"LOCK ", b"UNLOCK ",
-    b"SEARCH ", b"REPORT ",
+    b"GET ",
+    b"POST ",
+    b"HEAD ",
+    b"PUT ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"CONNECT ",
+    b"PATCH ",
+    b"TRACE ",
+    b"PROPFIND ",
+    b"PROPPATCH ",
+    b"MKCOL ",
+    b"COPY ",
+    b"MOVE ",
+    b"LOCK ",
+    b"UNLOCK ",
+    b"SEARCH ",
+    b"REPORT ",
 ];
 
 fn looks_like_http_request(d: &[u8]) -> Option<bool> {
     let d = {
-        let skip = d.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
+        let skip = d
+            .iter()
+            .take_while(|b| **b == b'\r' || **b == b'\n')
+            .count();
         &d[skip..]
     };
     for m in HTTP_METHODS {
@@ -339,7 +361,13 @@ impl AppLayer {
         self.parse(cfg, to_server, data);
     }
 
-    fn detect_tcp(&self, cfg: &AppConfig, to_server: bool, buf: &[u8], server_port: u16) -> Option<AppProto> {
+    fn detect_tcp(
+        &self,
+        cfg: &AppConfig,
+        to_server: bool,
+        buf: &[u8],
+        server_port: u16,
+    ) -> Option<AppProto> {
         if tls::TlsParser::looks_like_tls(buf) {
             return Some(AppProto::Tls);
         }
@@ -447,9 +475,9 @@ impl AppLayer {
             Some(AppProto::Dns) => {
                 let Some(st) = self.dns.as_mut() else { return };
                 let d = usize::from(!to_server);
-                let framers = st
-                    .framers
-                    .get_or_insert_with(|| Box::new([dns::TcpFramer::new(), dns::TcpFramer::new()]));
+                let framers = st.framers.get_or_insert_with(|| {
+                    Box::new([dns::TcpFramer::new(), dns::TcpFramer::new()])
+                });
                 let msgs = framers[d].feed(data);
                 for m in msgs {
                     st.message(to_server, &m, &mut self.events, &mut self.touched);
@@ -469,7 +497,14 @@ impl AppLayer {
     }
 
     /// Feeds one UDP datagram.
-    pub fn feed_udp(&mut self, cfg: &AppConfig, to_server: bool, data: &[u8], sport: u16, dport: u16) {
+    pub fn feed_udp(
+        &mut self,
+        cfg: &AppConfig,
+        to_server: bool,
+        data: &[u8],
+        sport: u16,
+        dport: u16,
+    ) {
         self.touched.clear();
         if data.is_empty() {
             return;
@@ -507,7 +542,8 @@ impl AppLayer {
             }
             for t in h.txs() {
                 let b = before.iter().find(|b| b.0 == t.id);
-                let changed = b.is_none_or(|b| b.1 != t.request_progress || b.2 != t.response_progress);
+                let changed =
+                    b.is_none_or(|b| b.1 != t.request_progress || b.2 != t.response_progress);
                 if changed {
                     self.touched.push(t.id);
                     if t.response_progress == http::Progress::Complete {
@@ -805,7 +841,9 @@ impl TxView for AppTx<'_> {
                             resp_line.then(|| vec![Cow::Borrowed(&t.response_protocol[..])])
                         }
                     }
-                    Buffer::HttpStatCode => resp_line.then(|| vec![Cow::Borrowed(&t.status_raw[..])]),
+                    Buffer::HttpStatCode => {
+                        resp_line.then(|| vec![Cow::Borrowed(&t.status_raw[..])])
+                    }
                     Buffer::HttpStatMsg => {
                         resp_line.then(|| vec![Cow::Borrowed(&t.status_message[..])])
                     }
@@ -867,14 +905,12 @@ impl TxView for AppTx<'_> {
                         v.extend_from_slice(raw);
                         Some(vec![Cow::Owned(v)])
                     }
-                    Buffer::HttpRequestBody => {
-                        (t.request_progress >= Progress::Body && !t.request_body.is_empty())
-                            .then(|| vec![Cow::Borrowed(&t.request_body[..])])
-                    }
-                    Buffer::HttpResponseBody => {
-                        (t.response_progress >= Progress::Body && !t.response_body.is_empty())
-                            .then(|| vec![Cow::Borrowed(&t.response_body[..])])
-                    }
+                    Buffer::HttpRequestBody => (t.request_progress >= Progress::Body
+                        && !t.request_body.is_empty())
+                    .then(|| vec![Cow::Borrowed(&t.request_body[..])]),
+                    Buffer::HttpResponseBody => (t.response_progress >= Progress::Body
+                        && !t.response_body.is_empty())
+                    .then(|| vec![Cow::Borrowed(&t.response_body[..])]),
                     Buffer::FileData => {
                         let (p, b) = if to_server {
                             (t.request_progress, &t.request_body)
@@ -914,27 +950,53 @@ impl TxView for AppTx<'_> {
                         if !i.client_hello {
                             return None;
                         }
-                        Some(i.sni.as_ref().map(|s| vec![Cow::Borrowed(&s[..])]).unwrap_or_default())
+                        Some(
+                            i.sni
+                                .as_ref()
+                                .map(|s| vec![Cow::Borrowed(&s[..])])
+                                .unwrap_or_default(),
+                        )
                     }
                     Buffer::Ja3Hash | Buffer::Ja3String => {
                         if !i.client_hello {
                             return None;
                         }
-                        let v = if buf == Buffer::Ja3Hash { &i.ja3_hash } else { &i.ja3_string };
-                        Some(v.as_ref().map(|s| vec![Cow::Owned(s.as_bytes().to_vec())]).unwrap_or_default())
+                        let v = if buf == Buffer::Ja3Hash {
+                            &i.ja3_hash
+                        } else {
+                            &i.ja3_string
+                        };
+                        Some(
+                            v.as_ref()
+                                .map(|s| vec![Cow::Owned(s.as_bytes().to_vec())])
+                                .unwrap_or_default(),
+                        )
                     }
                     Buffer::Ja3sHash | Buffer::Ja3sString => {
                         if !i.server_hello {
                             return None;
                         }
-                        let v = if buf == Buffer::Ja3sHash { &i.ja3s_hash } else { &i.ja3s_string };
-                        Some(v.as_ref().map(|s| vec![Cow::Owned(s.as_bytes().to_vec())]).unwrap_or_default())
+                        let v = if buf == Buffer::Ja3sHash {
+                            &i.ja3s_hash
+                        } else {
+                            &i.ja3s_string
+                        };
+                        Some(
+                            v.as_ref()
+                                .map(|s| vec![Cow::Owned(s.as_bytes().to_vec())])
+                                .unwrap_or_default(),
+                        )
                     }
                     Buffer::TlsCerts => {
                         if !i.certificates_done {
                             return None;
                         }
-                        Some(i.certificates.iter().map(|c| Cow::Borrowed(&c[..])).collect())
+                        Some(
+                            i.certificates
+                                .iter()
+                                .map(|c| Cow::Borrowed(&c[..]))
+                                .collect(),
+                        )
                     }
                     Buffer::TlsCertSubject => text(&i.subject),
                     Buffer::TlsCertIssuer => text(&i.issuer),

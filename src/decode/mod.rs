@@ -287,9 +287,8 @@ fn has_tcp_option(opts: &[u8], kind: u8) -> bool {
 }
 
 fn icmp_info(icmp_type: u8, code: u8, hdr: &[u8], echo: bool) -> IcmpInfo {
-    let word = |at: usize| -> Option<u16> {
-        Some(u16::from_be_bytes([*hdr.get(at)?, *hdr.get(at + 1)?]))
-    };
+    let word =
+        |at: usize| -> Option<u16> { Some(u16::from_be_bytes([*hdr.get(at)?, *hdr.get(at + 1)?])) };
     IcmpInfo {
         icmp_type,
         code,

@@ -358,7 +358,12 @@ impl FlowTable {
     }
 
     /// Tracks a TCP segment of `flow`: state machine and reassembly.
-    pub fn track_tcp(config: &FlowConfig, flow: &mut Flow, d: &Decoded<'_>, stats: &mut FlowStats) -> TcpUpdate {
+    pub fn track_tcp(
+        config: &FlowConfig,
+        flow: &mut Flow,
+        d: &Decoded<'_>,
+        stats: &mut FlowStats,
+    ) -> TcpUpdate {
         let mut up = TcpUpdate::default();
         let to_server = flow.to_server(d.src, d.sport);
         let dir = if to_server { 0 } else { 1 };
@@ -378,8 +383,8 @@ impl FlowTable {
         // that answers a SYN without echoing its TSval, is not the real
         // peer's — an evasion trick. Raise the event and ignore it.
         if let Some((tsval, tsecr)) = d.tcp_ts {
-            let backwards = session.last_tsval[dir]
-                .is_some_and(|last| (last.wrapping_sub(tsval) as i32) > 0);
+            let backwards =
+                session.last_tsval[dir].is_some_and(|last| (last.wrapping_sub(tsval) as i32) > 0);
             let bad_echo = dir == 1
                 && session.state == TcpState::SynSent
                 && session.last_tsval[0].is_some_and(|c| tsecr != 0 && tsecr != c);

@@ -112,7 +112,13 @@ impl Stream {
 
     /// Adds a segment; appends newly in-order bytes to `out` (at most up to
     /// the depth). Returns the number of bytes appended.
-    pub fn add(&mut self, seq: u32, data: &[u8], limits: &StreamLimits, out: &mut Vec<u8>) -> usize {
+    pub fn add(
+        &mut self,
+        seq: u32,
+        data: &[u8],
+        limits: &StreamLimits,
+        out: &mut Vec<u8>,
+    ) -> usize {
         let Some(next) = self.next_seq else {
             return 0;
         };
@@ -257,7 +263,8 @@ impl Stream {
             self.app_fed = self.app_fed.max(upto);
             return Vec::new();
         }
-        let v = self.buf[(from - self.buf_start) as usize..(upto - self.buf_start) as usize].to_vec();
+        let v =
+            self.buf[(from - self.buf_start) as usize..(upto - self.buf_start) as usize].to_vec();
         self.app_fed = upto;
         self.trim();
         v
@@ -265,7 +272,9 @@ impl Stream {
 
     /// Acknowledged bytes not yet inspected by raw-stream rules.
     pub fn raw_pending(&self) -> u64 {
-        self.acked.min(self.buf_end()).saturating_sub(self.raw_done.max(self.buf_start))
+        self.acked
+            .min(self.buf_end())
+            .saturating_sub(self.raw_done.max(self.buf_start))
     }
 
     /// The raw-stream inspection window up to the acknowledged end:
@@ -322,7 +331,13 @@ mod tests {
         s.start(1000);
         let out = collect(
             &mut s,
-            &[(1000, b"abc"), (1006, b"ghi"), (1003, b"def"), (1003, b"XXX"), (1001, b"bcdefg")],
+            &[
+                (1000, b"abc"),
+                (1006, b"ghi"),
+                (1003, b"def"),
+                (1003, b"XXX"),
+                (1001, b"bcdefg"),
+            ],
         );
         assert_eq!(out, b"abcdefghi");
         assert_eq!(s.stats.retransmissions, 2);

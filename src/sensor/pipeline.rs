@@ -241,11 +241,14 @@ impl Pipeline {
                 }
             }
         } else if transport == Transport::Udp {
-            flow.app.feed_udp(&self.config.app, to_server, d.payload, d.sport, d.dport);
+            flow.app
+                .feed_udp(&self.config.app, to_server, d.payload, d.sport, d.dport);
             touched = std::mem::take(&mut flow.app.touched);
         }
         let stream = match (&flow.tcp, raw) {
-            (Some(t), Some((s, e, new_from))) => t.streams[dir].buf().get(s..e).map(|w| (w, new_from)),
+            (Some(t), Some((s, e, new_from))) => {
+                t.streams[dir].buf().get(s..e).map(|w| (w, new_from))
+            }
             _ => None,
         };
         let info = PacketInfo {
@@ -518,7 +521,13 @@ impl Pipeline {
         ev
     }
 
-    fn app_event(&self, flow: &Flow, ae: &AppEvent, ts: i64, pcap_cnt: Option<u64>) -> Option<Event> {
+    fn app_event(
+        &self,
+        flow: &Flow,
+        ae: &AppEvent,
+        ts: i64,
+        pcap_cnt: Option<u64>,
+    ) -> Option<Event> {
         let mut ev = match ae {
             AppEvent::File(id, to_server) => {
                 let t = flow.app.http_tx(*id)?;
@@ -581,8 +590,14 @@ impl Pipeline {
             let all = flow.tcp_flags[0] | flow.tcp_flags[1];
             let mut tcp = Map::new();
             tcp.insert("tcp_flags".into(), json!(format!("{all:02x}")));
-            tcp.insert("tcp_flags_ts".into(), json!(format!("{:02x}", flow.tcp_flags[0])));
-            tcp.insert("tcp_flags_tc".into(), json!(format!("{:02x}", flow.tcp_flags[1])));
+            tcp.insert(
+                "tcp_flags_ts".into(),
+                json!(format!("{:02x}", flow.tcp_flags[0])),
+            );
+            tcp.insert(
+                "tcp_flags_tc".into(),
+                json!(format!("{:02x}", flow.tcp_flags[1])),
+            );
             for (bit, name) in [
                 (0x01, "fin"),
                 (0x02, "syn"),
@@ -762,7 +777,11 @@ fn emit_alerts(
         }
         ev.extra.insert(
             "direction".into(),
-            json!(if at.to_server { "to_server" } else { "to_client" }),
+            json!(if at.to_server {
+                "to_server"
+            } else {
+                "to_client"
+            }),
         );
         ev.flow = serde_json::from_value(alert_flow(flow, shift)).ok();
         n += 1;

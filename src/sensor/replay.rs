@@ -110,36 +110,59 @@ pub fn pipeline_settings(
     let bad = |k: &str, v: &str, why: &str| ReplayError::Set(format!("{k}={v}"), why.to_string());
     for (k, v) in sets {
         match k.as_str() {
-            "stream.midstream" => cfg.flow.midstream = parse_bool(v).ok_or_else(|| bad(k, v, "expected true or false"))?,
-            "vlan.use-for-tracking" => cfg.flow.vlan_tracking = parse_bool(v).ok_or_else(|| bad(k, v, "expected true or false"))?,
-            "stream.reassembly.depth" => cfg.flow.stream.depth = parse_size(v).ok_or_else(|| bad(k, v, "expected a size like 1mb"))?,
+            "stream.midstream" => {
+                cfg.flow.midstream =
+                    parse_bool(v).ok_or_else(|| bad(k, v, "expected true or false"))?
+            }
+            "vlan.use-for-tracking" => {
+                cfg.flow.vlan_tracking =
+                    parse_bool(v).ok_or_else(|| bad(k, v, "expected true or false"))?
+            }
+            "stream.reassembly.depth" => {
+                cfg.flow.stream.depth =
+                    parse_size(v).ok_or_else(|| bad(k, v, "expected a size like 1mb"))?
+            }
             "app-layer.protocols.http.libhtp.default-config.request-body-limit" => {
-                cfg.app.http.request_body_limit = parse_size(v).ok_or_else(|| bad(k, v, "expected a size like 100kb"))? as usize
+                cfg.app.http.request_body_limit =
+                    parse_size(v).ok_or_else(|| bad(k, v, "expected a size like 100kb"))? as usize
             }
             "app-layer.protocols.http.libhtp.default-config.response-body-limit" => {
-                cfg.app.http.response_body_limit = parse_size(v).ok_or_else(|| bad(k, v, "expected a size like 100kb"))? as usize
+                cfg.app.http.response_body_limit =
+                    parse_size(v).ok_or_else(|| bad(k, v, "expected a size like 100kb"))? as usize
             }
             "app-layer.protocols.http.libhtp.default-config.response-body-decompress-layer-limit" => {
-                cfg.app.http.decompress_layer_limit = v.trim().parse().map_err(|_| bad(k, v, "expected a number"))?
+                cfg.app.http.decompress_layer_limit = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad(k, v, "expected a number"))?
             }
-            "app-layer.protocols.dns.detection-ports.dp" | "app-layer.protocols.dns.udp.detection-ports.dp" => {
+            "app-layer.protocols.dns.detection-ports.dp"
+            | "app-layer.protocols.dns.udp.detection-ports.dp" => {
                 let mut ports = Vec::new();
                 for p in v.trim_matches(|c| c == '[' || c == ']').split(',') {
-                    ports.push(p.trim().parse::<u16>().map_err(|_| bad(k, v, "expected a port list"))?);
+                    ports.push(
+                        p.trim()
+                            .parse::<u16>()
+                            .map_err(|_| bad(k, v, "expected a port list"))?,
+                    );
                 }
                 cfg.app.dns_udp_ports = ports.clone();
                 cfg.app.dns_tcp_ports = ports;
             }
             "threshold-file" => {
                 let text = std::fs::read_to_string(v).map_err(|e| bad(k, v, &e.to_string()))?;
-                let resolve = |name: &str| -> Option<Vec<crate::detect::signature::threshold::IpNet>> {
-                    let val = vars.address.iter().find(|(n, _)| n == name)?.1.clone();
-                    let mut out = Vec::new();
-                    for item in val.trim_matches(|c| c == '[' || c == ']').split(',') {
-                        out.push(crate::detect::signature::threshold::IpNet::parse(item.trim()).ok()?);
-                    }
-                    Some(out)
-                };
+                let resolve =
+                    |name: &str| -> Option<Vec<crate::detect::signature::threshold::IpNet>> {
+                        let val = vars.address.iter().find(|(n, _)| n == name)?.1.clone();
+                        let mut out = Vec::new();
+                        for item in val.trim_matches(|c| c == '[' || c == ']').split(',') {
+                            out.push(
+                                crate::detect::signature::threshold::IpNet::parse(item.trim())
+                                    .ok()?,
+                            );
+                        }
+                        Some(out)
+                    };
                 let (tc, diags) = parse_threshold_config(&text, &resolve);
                 if !diags.is_empty() {
                     let msgs: Vec<String> = diags
@@ -150,10 +173,17 @@ pub fn pipeline_settings(
                 }
                 cfg.thresholds = tc;
             }
-            "classification-file" | "reference-config-file" | "mpm-algo" | "spm-algo"
-            | "runmode" | "default-log-dir" => {}
-            k if k.starts_with("vars.") || k.starts_with("stats.") || k.starts_with("outputs.")
-                || k.starts_with("logging.") || k.starts_with("detect.") => {}
+            "classification-file"
+            | "reference-config-file"
+            | "mpm-algo"
+            | "spm-algo"
+            | "runmode"
+            | "default-log-dir" => {}
+            k if k.starts_with("vars.")
+                || k.starts_with("stats.")
+                || k.starts_with("outputs.")
+                || k.starts_with("logging.")
+                || k.starts_with("detect.") => {}
             other => warnings.push(format!("--set {other}: not used by canhgac; ignored")),
         }
     }

@@ -204,7 +204,9 @@ impl Engine {
             let Some(rule) = rules.rules().get(idx as usize) else {
                 continue;
             };
-            let Some((tx_id, to_server_side)) = self.check_rule(rule, idx, pkt, flow.as_deref(), txs) else {
+            let Some((tx_id, to_server_side)) =
+                self.check_rule(rule, idx, pkt, flow.as_deref(), txs)
+            else {
                 continue;
             };
             let _ = to_server_side;
@@ -344,9 +346,7 @@ impl Engine {
         for op in &rule.flowbits {
             let ok = match op {
                 FlowbitOp::IsSet(bits) => flow.is_some_and(|f| bits.iter().any(|b| f.bit(*b))),
-                FlowbitOp::IsNotSet(bits) => {
-                    flow.is_none_or(|f| bits.iter().any(|b| !f.bit(*b)))
-                }
+                FlowbitOp::IsNotSet(bits) => flow.is_none_or(|f| bits.iter().any(|b| !f.bit(*b))),
                 _ => true,
             };
             if !ok {
@@ -395,7 +395,8 @@ impl Engine {
         // the stream, or when the rule needs the packet (tcp-pkt, dsize,
         // flags, no_stream, or a content anchored with offset/depth).
         let on_tcp = pkt.transport == Transport::Tcp;
-        let wants_stream = on_tcp && rule.stream_mode != StreamMode::PacketOnly && !rule.flow.no_stream;
+        let wants_stream =
+            on_tcp && rule.stream_mode != StreamMode::PacketOnly && !rule.flow.no_stream;
         if wants_stream && let Some((window, new_from)) = pkt.stream {
             let hay = Hay::new(window);
             if inspect(&list.items, &hay, &mut vars, new_from) {
@@ -467,10 +468,12 @@ impl Engine {
 fn requires_packet(rule: &Rule) -> bool {
     rule.stream_mode == StreamMode::PacketOnly
         || rule.flow.no_stream
-        || rule
-            .checks
-            .iter()
-            .any(|c| matches!(c, PacketCheck::Dsize(_) | PacketCheck::Flags(_) | PacketCheck::Ttl(_)))
+        || rule.checks.iter().any(|c| {
+            matches!(
+                c,
+                PacketCheck::Dsize(_) | PacketCheck::Flags(_) | PacketCheck::Ttl(_)
+            )
+        })
         || rule.payload_list().is_some_and(|l| {
             l.items.iter().any(|i| {
                 matches!(i, super::rule::Inspect::Content(c)

@@ -103,9 +103,7 @@ pub struct Vars {
 
 impl Vars {
     pub fn new(n: usize) -> Self {
-        Vars {
-            values: vec![0; n],
-        }
+        Vars { values: vec![0; n] }
     }
 
     fn get(&self, v: Val) -> i64 {
@@ -488,7 +486,11 @@ mod tests {
         for (k, v) in opts {
             st.apply(&mut r, k, 0, v.map(|v| (0, v))).unwrap();
         }
-        r.lists.into_iter().next().map(|l| l.items).unwrap_or_default()
+        r.lists
+            .into_iter()
+            .next()
+            .map(|l| l.items)
+            .unwrap_or_default()
     }
 
     fn m(items: &[Inspect], buf: &[u8]) -> bool {

@@ -24,7 +24,6 @@ pub mod prefilter;
 pub mod rule;
 pub mod threshold;
 
-
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -371,17 +370,16 @@ impl RuleSet {
             r.flowbits.iter().any(|f| {
                 matches!(
                     f,
-                    rule::FlowbitOp::Set(_) | rule::FlowbitOp::Unset(_) | rule::FlowbitOp::Toggle(_)
+                    rule::FlowbitOp::Set(_)
+                        | rule::FlowbitOp::Unset(_)
+                        | rule::FlowbitOp::Toggle(_)
                 )
             })
         };
         let reads = |r: &Rule| {
-            r.flowbits.iter().any(|f| {
-                matches!(
-                    f,
-                    rule::FlowbitOp::IsSet(_) | rule::FlowbitOp::IsNotSet(_)
-                )
-            })
+            r.flowbits
+                .iter()
+                .any(|f| matches!(f, rule::FlowbitOp::IsSet(_) | rule::FlowbitOp::IsNotSet(_)))
         };
         rules.sort_by_key(|r| {
             let fb = match (sets(r), reads(r)) {
@@ -482,7 +480,9 @@ fn check_rules(
                 file,
                 line,
                 column: 1,
-                message: format!("classtype `{ct}` is not in the classification file; rule skipped"),
+                message: format!(
+                    "classtype `{ct}` is not in the classification file; rule skipped"
+                ),
             });
             return false;
         }

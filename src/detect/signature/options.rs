@@ -177,7 +177,9 @@ impl<'n> OptionState<'n> {
                         .push((k.trim().to_string(), v.trim().to_string()));
                 }
             }
-            "reference" => rule.references.push(need(raw_val, key, key_off)?.to_string()),
+            "reference" => rule
+                .references
+                .push(need(raw_val, key, key_off)?.to_string()),
             "target" | "tag" | "rawbytes" => {}
             "noalert" => rule.noalert = true,
             "alert" => rule.force_alert = true,
@@ -214,7 +216,10 @@ impl<'n> OptionState<'n> {
                 }
                 let c = self.content_mut(rule).ok_or_else(|| follow(key_off, key))?;
                 if c.startswith && matches!(key, "depth" | "offset") {
-                    return Err((key_off, format!("`{key}` cannot be combined with `startswith`")));
+                    return Err((
+                        key_off,
+                        format!("`{key}` cannot be combined with `startswith`"),
+                    ));
                 }
                 match key {
                     "depth" => c.depth = Some(val),
@@ -227,7 +232,11 @@ impl<'n> OptionState<'n> {
                 no_value(raw_val)?;
                 let c = self.content_mut(rule).ok_or_else(|| follow(key_off, key))?;
                 if c.depth.is_some() || c.offset.is_some() || c.relative() {
-                    return Err((key_off, "`startswith` cannot be combined with depth, offset, distance or within".into()));
+                    return Err((
+                        key_off,
+                        "`startswith` cannot be combined with depth, offset, distance or within"
+                            .into(),
+                    ));
                 }
                 c.startswith = true;
             }
@@ -239,7 +248,10 @@ impl<'n> OptionState<'n> {
             "fast_pattern" => {
                 let c = self.content_mut(rule).ok_or_else(|| follow(key_off, key))?;
                 if c.negated {
-                    return Err((key_off, "`fast_pattern` cannot be set on a negated content".into()));
+                    return Err((
+                        key_off,
+                        "`fast_pattern` cannot be set on a negated content".into(),
+                    ));
                 }
                 c.fast_pattern = true;
                 match raw_val {
@@ -249,11 +261,11 @@ impl<'n> OptionState<'n> {
                         // `fast_pattern:offset,length` (chop): accepted; the
                         // whole pattern is used for the prefilter, which is
                         // stricter and gives the same matches.
-                        let ok = v
-                            .split(',')
-                            .all(|p| p.trim().parse::<u32>().is_ok());
+                        let ok = v.split(',').all(|p| p.trim().parse::<u32>().is_ok());
                         if !ok {
-                            return Err(verr(format!("`fast_pattern` value `{v}` is not `only` or `offset,length`")));
+                            return Err(verr(format!(
+                                "`fast_pattern` value `{v}` is not `only` or `offset,length`"
+                            )));
                         }
                     }
                 }
@@ -295,7 +307,11 @@ impl<'n> OptionState<'n> {
                 let buffer = match kind.trim() {
                     "norm" => Buffer::HttpUri,
                     "raw" => Buffer::HttpUriRaw,
-                    other => return Err(verr(format!("`urilen` option must be norm or raw, found `{other}`"))),
+                    other => {
+                        return Err(verr(format!(
+                            "`urilen` option must be norm or raw, found `{other}`"
+                        )));
+                    }
                 };
                 let cmp = parse_cmp(num).map_err(verr)?;
                 let li = self.list(rule, buffer);
@@ -306,18 +322,18 @@ impl<'n> OptionState<'n> {
                     self.last_content = Some((l, i + 1));
                 }
             }
-            "dsize" => rule
-                .checks
-                .push(PacketCheck::Dsize(parse_cmp(need(raw_val, key, key_off)?).map_err(verr)?)),
-            "itype" => rule
-                .checks
-                .push(PacketCheck::Itype(parse_cmp(need(raw_val, key, key_off)?).map_err(verr)?)),
-            "icode" => rule
-                .checks
-                .push(PacketCheck::Icode(parse_cmp(need(raw_val, key, key_off)?).map_err(verr)?)),
-            "ttl" => rule
-                .checks
-                .push(PacketCheck::Ttl(parse_cmp(need(raw_val, key, key_off)?).map_err(verr)?)),
+            "dsize" => rule.checks.push(PacketCheck::Dsize(
+                parse_cmp(need(raw_val, key, key_off)?).map_err(verr)?,
+            )),
+            "itype" => rule.checks.push(PacketCheck::Itype(
+                parse_cmp(need(raw_val, key, key_off)?).map_err(verr)?,
+            )),
+            "icode" => rule.checks.push(PacketCheck::Icode(
+                parse_cmp(need(raw_val, key, key_off)?).map_err(verr)?,
+            )),
+            "ttl" => rule.checks.push(PacketCheck::Ttl(
+                parse_cmp(need(raw_val, key, key_off)?).map_err(verr)?,
+            )),
             "icmp_id" | "icmp_seq" => {
                 let v = need(raw_val, key, key_off)?;
                 let n: u16 = v
@@ -339,15 +355,17 @@ impl<'n> OptionState<'n> {
                     "ipv6-icmp" => 58,
                     "gre" | "GRE" => 47,
                     "esp" | "ESP" => 50,
-                    other => other
-                        .parse::<u8>()
-                        .map_err(|_| verr(format!("`ip_proto` expects a protocol number or name, found `{other}`")))?,
+                    other => other.parse::<u8>().map_err(|_| {
+                        verr(format!(
+                            "`ip_proto` expects a protocol number or name, found `{other}`"
+                        ))
+                    })?,
                 };
                 rule.checks.push(PacketCheck::IpProto(n));
             }
-            "flags" => rule
-                .checks
-                .push(PacketCheck::Flags(parse_flags(need(raw_val, key, key_off)?).map_err(verr)?)),
+            "flags" => rule.checks.push(PacketCheck::Flags(
+                parse_flags(need(raw_val, key, key_off)?).map_err(verr)?,
+            )),
             "flow" => {
                 for p in need(raw_val, key, key_off)?.split(',').map(str::trim) {
                     match p {
@@ -359,7 +377,11 @@ impl<'n> OptionState<'n> {
                         "only_stream" => rule.flow.only_stream = true,
                         "no_stream" => rule.flow.no_stream = true,
                         "no_frag" | "only_frag" => {}
-                        other => return Err(verr(format!("unknown `flow` option `{other}`; expected established, not_established, stateless, to_server, to_client, from_server, from_client, only_stream or no_stream"))),
+                        other => {
+                            return Err(verr(format!(
+                                "unknown `flow` option `{other}`; expected established, not_established, stateless, to_server, to_client, from_server, from_client, only_stream or no_stream"
+                            )));
+                        }
                     }
                 }
             }
@@ -386,7 +408,9 @@ impl<'n> OptionState<'n> {
                 let one = |ids: &Vec<usize>| -> Result<usize, OptError> {
                     match ids.as_slice() {
                         [id] => Ok(*id),
-                        _ => Err(verr(format!("`flowbits:{op}` takes one name, not a `|` list"))),
+                        _ => Err(verr(format!(
+                            "`flowbits:{op}` takes one name, not a `|` list"
+                        ))),
                     }
                 };
                 rule.flowbits.push(match op {
@@ -400,22 +424,34 @@ impl<'n> OptionState<'n> {
             }
             "threshold" => {
                 if rule.threshold.is_some() || rule.detection_filter.is_some() {
-                    return Err((key_off, "only one `threshold` or `detection_filter` per rule".into()));
+                    return Err((
+                        key_off,
+                        "only one `threshold` or `detection_filter` per rule".into(),
+                    ));
                 }
                 rule.threshold = Some(parse_threshold(need(raw_val, key, key_off)?).map_err(verr)?);
             }
             "detection_filter" => {
                 if rule.threshold.is_some() || rule.detection_filter.is_some() {
-                    return Err((key_off, "only one `threshold` or `detection_filter` per rule".into()));
+                    return Err((
+                        key_off,
+                        "only one `threshold` or `detection_filter` per rule".into(),
+                    ));
                 }
-                rule.detection_filter = Some(parse_detection_filter(need(raw_val, key, key_off)?).map_err(verr)?);
+                rule.detection_filter =
+                    Some(parse_detection_filter(need(raw_val, key, key_off)?).map_err(verr)?);
             }
             "stream-event" => {
                 let v = need(raw_val, key, key_off)?;
                 let known = STREAM_EVENTS.iter().find(|e| **e == v.trim()).copied();
                 match known {
                     Some(e) => rule.checks.push(PacketCheck::StreamEvent(e)),
-                    None => return Err(verr(format!("stream event `{v}` is not raised by canhgac yet (known: {})", STREAM_EVENTS.join(", ")))),
+                    None => {
+                        return Err(verr(format!(
+                            "stream event `{v}` is not raised by canhgac yet (known: {})",
+                            STREAM_EVENTS.join(", ")
+                        )));
+                    }
                 }
             }
             "app-layer-protocol" => {
@@ -429,7 +465,11 @@ impl<'n> OptionState<'n> {
                     "unknown" => (None, Some("unknown")),
                     n => match AppProto::from_name(n) {
                         Some(p) => (Some(p), None),
-                        None => return Err(verr(format!("app-layer protocol `{n}` is not parsed by canhgac yet"))),
+                        None => {
+                            return Err(verr(format!(
+                                "app-layer protocol `{n}` is not parsed by canhgac yet"
+                            )));
+                        }
                     },
                 };
                 rule.checks.push(PacketCheck::AppLayerProtocol {
@@ -438,11 +478,19 @@ impl<'n> OptionState<'n> {
                     special,
                 });
             }
-            "dotprefix" | "to_lowercase" | "strip_whitespace" | "compress_whitespace"
+            "dotprefix"
+            | "to_lowercase"
+            | "strip_whitespace"
+            | "compress_whitespace"
             | "url_decode" => {
                 no_value(raw_val)?;
                 if self.current == Buffer::Payload {
-                    return Err((key_off, format!("`{key}` transforms a sticky buffer; put it after one (e.g. `dns.query; {key};`)")));
+                    return Err((
+                        key_off,
+                        format!(
+                            "`{key}` transforms a sticky buffer; put it after one (e.g. `dns.query; {key};`)"
+                        ),
+                    ));
                 }
                 let t = match key {
                     "dotprefix" => Transform::DotPrefix,
@@ -497,15 +545,21 @@ impl<'n> OptionState<'n> {
                 self.push(rule, buffer, Inspect::Pcre(p));
             }
             "byte_test" => {
-                let bt = self.parse_byte_test(need(raw_val, key, key_off)?).map_err(verr)?;
+                let bt = self
+                    .parse_byte_test(need(raw_val, key, key_off)?)
+                    .map_err(verr)?;
                 self.push(rule, self.current, Inspect::ByteTest(bt));
             }
             "byte_jump" => {
-                let bj = self.parse_byte_jump(need(raw_val, key, key_off)?).map_err(verr)?;
+                let bj = self
+                    .parse_byte_jump(need(raw_val, key, key_off)?)
+                    .map_err(verr)?;
                 self.push(rule, self.current, Inspect::ByteJump(bj));
             }
             "byte_extract" => {
-                let be = self.parse_byte_extract(need(raw_val, key, key_off)?).map_err(verr)?;
+                let be = self
+                    .parse_byte_extract(need(raw_val, key, key_off)?)
+                    .map_err(verr)?;
                 self.push(rule, self.current, Inspect::ByteExtract(be));
                 rule.vars = self.var_names.len();
             }
@@ -687,7 +741,9 @@ impl<'n> OptionState<'n> {
             .map_err(|_| format!("`byte_extract` offset `{}` is not a number", parts[1]))?;
         let name = parts[2];
         if name.is_empty() || name.parse::<i64>().is_ok() {
-            return Err(format!("`byte_extract` variable name `{name}` is not a name"));
+            return Err(format!(
+                "`byte_extract` variable name `{name}` is not a name"
+            ));
         }
         let mut be = ByteExtract {
             nbytes,
@@ -868,7 +924,9 @@ pub fn unquote(v: &str) -> String {
             let valid = close.is_some_and(|e| {
                 let inner = &rest[..e];
                 let (a, b) = inner.split_once(',').unwrap_or((inner, "0"));
-                !a.is_empty() && a.bytes().all(|x| x.is_ascii_digit()) && b.bytes().all(|x| x.is_ascii_digit())
+                !a.is_empty()
+                    && a.bytes().all(|x| x.is_ascii_digit())
+                    && b.bytes().all(|x| x.is_ascii_digit())
             });
             if valid {
                 out.push('{');
@@ -877,7 +935,9 @@ pub fn unquote(v: &str) -> String {
             }
         } else if c == '}' {
             // a `}` that closes nothing is literal too
-            let opened = out.rfind('{').is_some_and(|o| !out[o..].contains('}') && !out[..o].ends_with('\\'));
+            let opened = out
+                .rfind('{')
+                .is_some_and(|o| !out[o..].contains('}') && !out[..o].ends_with('\\'));
             if opened {
                 out.push('}');
             } else {
@@ -988,7 +1048,10 @@ pub fn parse_pcre(v: &str, off: usize) -> Result<(Option<Buffer>, Pcre), OptErro
     // Content-style escapes of the rule language: \" and \;
     let inner = inner.replace("\\;", ";").replace("\\\"", "\"");
     let Some(body) = inner.strip_prefix('/') else {
-        return Err((off, "`pcre` must start with `/`, e.g. pcre:\"/abc/i\"".into()));
+        return Err((
+            off,
+            "`pcre` must start with `/`, e.g. pcre:\"/abc/i\"".into(),
+        ));
     };
     let Some(end) = body.rfind('/') else {
         return Err((off, "`pcre` has no closing `/`".into()));
@@ -1051,10 +1114,7 @@ pub fn parse_pcre(v: &str, off: usize) -> Result<(Option<Buffer>, Pcre), OptErro
             match b.build(&p2) {
                 Ok(r) => PcreRe::Pcre2(std::sync::Arc::new(r)),
                 Err(e) => {
-                    return Err((
-                        off,
-                        format!("`pcre` /{pattern}/ cannot be compiled: {e}"),
-                    ));
+                    return Err((off, format!("`pcre` /{pattern}/ cannot be compiled: {e}")));
                 }
             }
         }
@@ -1094,7 +1154,9 @@ fn translate_pcre(p: &str) -> String {
             let valid = close.is_some_and(|e| {
                 let inner = &rest[..e];
                 let (a, b) = inner.split_once(',').unwrap_or((inner, "0"));
-                !a.is_empty() && a.bytes().all(|x| x.is_ascii_digit()) && b.bytes().all(|x| x.is_ascii_digit())
+                !a.is_empty()
+                    && a.bytes().all(|x| x.is_ascii_digit())
+                    && b.bytes().all(|x| x.is_ascii_digit())
             });
             if valid {
                 out.push('{');
@@ -1103,7 +1165,9 @@ fn translate_pcre(p: &str) -> String {
             }
         } else if c == '}' {
             // a `}` that closes nothing is literal too
-            let opened = out.rfind('{').is_some_and(|o| !out[o..].contains('}') && !out[..o].ends_with('\\'));
+            let opened = out
+                .rfind('{')
+                .is_some_and(|o| !out[o..].contains('}') && !out[..o].ends_with('\\'));
             if opened {
                 out.push('}');
             } else {

@@ -176,12 +176,7 @@ fn header_tokens(header: &str) -> Vec<(usize, &str)> {
     out
 }
 
-fn parse_rule(
-    ctx: &mut Ctx<'_>,
-    vars: &Vars,
-    names: &mut Names,
-    origin: String,
-) -> Option<Rule> {
+fn parse_rule(ctx: &mut Ctx<'_>, vars: &Vars, names: &mut Names, origin: String) -> Option<Rule> {
     let text = ctx.logical.text.clone();
     let Some(open) = text.find('(') else {
         ctx.err(
@@ -560,8 +555,13 @@ mod tests {
         assert_eq!(r.len(), 1);
         let r = &r[0];
         assert_eq!(r.msg, "x ; y");
-        assert_eq!(r.contents[0].pattern, b"get  /");
-        assert_eq!(r.contents[0].depth, Some(10));
+        let Some(crate::detect::signature::rule::Inspect::Content(c)) =
+            r.payload_list().and_then(|l| l.items.first())
+        else {
+            panic!("no content");
+        };
+        assert_eq!(c.pattern, b"get  /");
+        assert_eq!(c.depth, Some(crate::detect::signature::rule::Val::Lit(10)));
         assert_eq!(r.sid, 5);
         assert_eq!(r.metadata.len(), 2);
         assert!(r.dport.matches(8085) && !r.dport.matches(81));

@@ -62,7 +62,8 @@ pub fn fast_pattern(rule: &Rule) -> Option<(Buffer, Vec<u8>, bool)> {
 impl Prefilter {
     /// Builds the automata for rules in evaluation order.
     pub fn build(rules: &[Rule]) -> Prefilter {
-        type Groups = HashMap<(Buffer, bool), (Vec<Vec<u8>>, HashMap<Vec<u8>, usize>, Vec<Vec<u32>>)>;
+        type Groups =
+            HashMap<(Buffer, bool), (Vec<Vec<u8>>, HashMap<Vec<u8>, usize>, Vec<Vec<u32>>)>;
         let mut groups: Groups = HashMap::new();
         let mut always = Vec::new();
         let mut chosen = Vec::with_capacity(rules.len());
@@ -150,7 +151,10 @@ impl Prefilter {
         let mut found: Vec<usize> = Vec::new();
         for (ac, rules) in [&a.exact, &a.nocase].into_iter().flatten() {
             found.clear();
-            found.extend(ac.find_overlapping_iter(data).map(|m| m.pattern().as_usize()));
+            found.extend(
+                ac.find_overlapping_iter(data)
+                    .map(|m| m.pattern().as_usize()),
+            );
             found.sort_unstable();
             found.dedup();
             for &p in &found {
