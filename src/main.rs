@@ -279,6 +279,24 @@ fn cmd_rules_check(files: &[PathBuf]) -> Result<()> {
     for f in &report.files {
         println!("{}: {} loaded, {} skipped", f.path, f.loaded, f.skipped);
     }
+    // The most common reasons, so an operator sees at a glance what a rule
+    // set needs that canhgac lacks.
+    let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();
+    for d in &report.diagnostics {
+        let key = match d.message.find("` cannot be compiled") {
+            Some(_) => "`pcre` cannot be compiled".to_string(),
+            None => d.message.clone(),
+        };
+        *reasons.entry(key).or_default() += 1;
+    }
+    let mut top: Vec<(String, usize)> = reasons.into_iter().collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    if !top.is_empty() {
+        println!("top skip reasons:");
+        for (reason, n) in top.iter().take(15) {
+            println!("  {n:>6}  {reason}");
+        }
+    }
     let always = rules.prefilter().always().len();
     println!(
         "total: {} loaded, {} skipped; {} rule(s) without a fast pattern (checked on every packet of their protocol)",
@@ -297,9 +315,21 @@ async fn cmd_sensor(config: &Path) -> Result<()> {
     let (vars, _) = replay::settings(&[])?;
     let classes = parse_classifications(canhgac::detect::signature::DEFAULT_CLASSIFICATION);
     let paths: Vec<&Path> = cfg.rules.files.iter().map(PathBuf::as_path).collect();
-    let rules = RuleSet::compile(&paths, &vars, classes)
-        .map_err(|d| anyhow::anyhow!("{}", replay::render_diagnostics(&d)))?;
-    tracing::info!(rules = rules.len(), "rules loaded");
+    let (rules, report) = RuleSet::load(&paths, &vars, classes);
+    for d in &report.diagnostics {
+        tracing::warn!(%d, "rule skipped");
+    }
+    if rules.is_empty() && report.skipped() > 0 {
+        bail!(
+            "no rule could be loaded:\n{}",
+            replay::render_diagnostics(&report.diagnostics)
+        );
+    }
+    tracing::info!(
+        rules = rules.len(),
+        skipped = report.skipped(),
+        "rules loaded"
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let stop_signal = Arc::clone(&stop);
     tokio::spawn(async move {

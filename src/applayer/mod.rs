@@ -905,19 +905,37 @@ impl TxView for AppTx<'_> {
                         v.extend_from_slice(raw);
                         Some(vec![Cow::Owned(v)])
                     }
-                    Buffer::HttpRequestBody => (t.request_progress >= Progress::Body
-                        && !t.request_body.is_empty())
-                    .then(|| vec![Cow::Borrowed(&t.request_body[..])]),
-                    Buffer::HttpResponseBody => (t.response_progress >= Progress::Body
-                        && !t.response_body.is_empty())
-                    .then(|| vec![Cow::Borrowed(&t.response_body[..])]),
+                    // Bodies are inspected whole, once complete (or once
+                    // the body limit is reached): rescanning a growing body
+                    // on every segment would cost quadratic time.
+                    Buffer::HttpRequestBody => {
+                        let ready =
+                            t.request_progress == Progress::Complete || t.request_body_truncated;
+                        (ready && !t.request_body.is_empty())
+                            .then(|| vec![Cow::Borrowed(&t.request_body[..])])
+                    }
+                    Buffer::HttpResponseBody => {
+                        let ready =
+                            t.response_progress == Progress::Complete || t.response_body_truncated;
+                        (ready && !t.response_body.is_empty())
+                            .then(|| vec![Cow::Borrowed(&t.response_body[..])])
+                    }
                     Buffer::FileData => {
-                        let (p, b) = if to_server {
-                            (t.request_progress, &t.request_body)
+                        let (p, b, trunc) = if to_server {
+                            (
+                                t.request_progress,
+                                &t.request_body,
+                                t.request_body_truncated,
+                            )
                         } else {
-                            (t.response_progress, &t.response_body)
+                            (
+                                t.response_progress,
+                                &t.response_body,
+                                t.response_body_truncated,
+                            )
                         };
-                        (p >= Progress::Body && !b.is_empty()).then(|| vec![Cow::Borrowed(&b[..])])
+                        ((p == Progress::Complete || trunc) && !b.is_empty())
+                            .then(|| vec![Cow::Borrowed(&b[..])])
                     }
                     _ => Some(Vec::new()),
                 }

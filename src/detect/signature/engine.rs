@@ -175,7 +175,10 @@ impl Engine {
         let mut cands = std::mem::take(&mut self.candidates);
         cands.clear();
         cands.extend_from_slice(pf.always());
-        pf.scan(Buffer::Payload, pkt.payload, &mut cands);
+        if !pkt.payload.is_empty() {
+            let all = pkt.transport != Transport::Tcp || pkt.stream_payload_ok;
+            pf.scan_sets(Buffer::Payload, pkt.payload, all, &mut cands);
+        }
         if let Some((window, _)) = pkt.stream {
             pf.scan(Buffer::Payload, window, &mut cands);
         }
@@ -465,7 +468,7 @@ impl Engine {
 
 /// Whether a payload rule must see packets even when their data went into
 /// the stream (Suricata's `SIG_FLAG_REQUIRE_PACKET`).
-fn requires_packet(rule: &Rule) -> bool {
+pub fn requires_packet(rule: &Rule) -> bool {
     rule.stream_mode == StreamMode::PacketOnly
         || rule.flow.no_stream
         || rule.checks.iter().any(|c| {

@@ -16,11 +16,83 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use super::buffers::Buffer;
 use super::rule::{Inspect, Rule};
 
-/// Automata for one buffer.
-#[derive(Debug)]
+/// Automata for one buffer (for the payload: rules that also need the
+/// packet's own payload are kept apart, so that a segment whose data went
+/// into the stream is scanned for those rules only).
+#[derive(Debug, Default)]
 struct BufferAutomata {
-    exact: Option<(AhoCorasick, Vec<Vec<u32>>)>,
-    nocase: Option<(AhoCorasick, Vec<Vec<u32>>)>,
+    exact: Option<Matcher>,
+    nocase: Option<Matcher>,
+    pkt_exact: Option<Matcher>,
+    pkt_nocase: Option<Matcher>,
+}
+
+/// One automaton and, per pattern, the rules it selects and the other
+/// patterns that are its prefixes.
+///
+/// The search is leftmost-longest (which lets the automaton skip ahead
+/// with its SIMD prefilter) restarted one byte after each match start, so
+/// every position where a pattern starts is visited; the patterns hidden
+/// by a longer one at the same position are exactly its prefixes, added
+/// from the table. The result is the same set an overlapping search gives,
+/// several times faster on traffic where patterns are rare.
+#[derive(Debug)]
+struct Matcher {
+    ac: AhoCorasick,
+    rules: Vec<Vec<u32>>,
+    prefixes: Vec<Vec<usize>>,
+}
+
+impl Matcher {
+    fn build(patterns: &[Vec<u8>], rules: Vec<Vec<u32>>, nocase: bool) -> Option<Matcher> {
+        let ac = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostLongest)
+            .ascii_case_insensitive(nocase)
+            .build(patterns)
+            .ok()?;
+        let norm = |p: &[u8]| -> Vec<u8> {
+            if nocase {
+                p.to_ascii_lowercase()
+            } else {
+                p.to_vec()
+            }
+        };
+        let index: HashMap<Vec<u8>, usize> = patterns
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (norm(p), i))
+            .collect();
+        let prefixes = patterns
+            .iter()
+            .map(|p| {
+                let p = norm(p);
+                (1..p.len())
+                    .filter_map(|n| index.get(&p[..n]).copied())
+                    .collect()
+            })
+            .collect();
+        Some(Matcher {
+            ac,
+            rules,
+            prefixes,
+        })
+    }
+
+    fn scan(&self, data: &[u8], found: &mut Vec<usize>) {
+        let mut pos = 0;
+        while pos < data.len() {
+            let input = aho_corasick::Input::new(data).span(pos..data.len());
+            let Some(m) = self.ac.find(input) else {
+                break;
+            };
+            let p = m.pattern().as_usize();
+            found.push(p);
+            if let Some(pre) = self.prefixes.get(p) {
+                found.extend_from_slice(pre);
+            }
+            pos = m.start() + 1;
+        }
+    }
 }
 
 /// Prefilter over a rule set.
@@ -63,7 +135,7 @@ impl Prefilter {
     /// Builds the automata for rules in evaluation order.
     pub fn build(rules: &[Rule]) -> Prefilter {
         type Groups =
-            HashMap<(Buffer, bool), (Vec<Vec<u8>>, HashMap<Vec<u8>, usize>, Vec<Vec<u32>>)>;
+            HashMap<(Buffer, bool, bool), (Vec<Vec<u8>>, HashMap<Vec<u8>, usize>, Vec<Vec<u32>>)>;
         let mut groups: Groups = HashMap::new();
         let mut always = Vec::new();
         let mut chosen = Vec::with_capacity(rules.len());
@@ -71,7 +143,8 @@ impl Prefilter {
             let idx = idx as u32;
             match fast_pattern(rule) {
                 Some((buffer, pattern, nocase)) => {
-                    let g = groups.entry((buffer, nocase)).or_default();
+                    let pkt = buffer == Buffer::Payload && super::engine::requires_packet(rule);
+                    let g = groups.entry((buffer, nocase, pkt)).or_default();
                     let pid = match g.1.get(&pattern) {
                         Some(&p) => p,
                         None => {
@@ -91,12 +164,8 @@ impl Prefilter {
             }
         }
         let mut by_buffer: HashMap<Buffer, BufferAutomata> = HashMap::new();
-        for ((buffer, nocase), (patterns, _, rules_of)) in groups {
-            let Ok(ac) = AhoCorasickBuilder::new()
-                .match_kind(MatchKind::Standard)
-                .ascii_case_insensitive(nocase)
-                .build(&patterns)
-            else {
+        for ((buffer, nocase, pkt), (patterns, _, rules_of)) in groups {
+            let Some(m) = Matcher::build(&patterns, rules_of.clone(), nocase) else {
                 // Too large an automaton: fall back to evaluating these
                 // rules always (correct, only slower).
                 for r in rules_of.into_iter().flatten() {
@@ -104,14 +173,12 @@ impl Prefilter {
                 }
                 continue;
             };
-            let entry = by_buffer.entry(buffer).or_insert(BufferAutomata {
-                exact: None,
-                nocase: None,
-            });
-            if nocase {
-                entry.nocase = Some((ac, rules_of));
-            } else {
-                entry.exact = Some((ac, rules_of));
+            let entry = by_buffer.entry(buffer).or_default();
+            match (pkt, nocase) {
+                (false, false) => entry.exact = Some(m),
+                (false, true) => entry.nocase = Some(m),
+                (true, false) => entry.pkt_exact = Some(m),
+                (true, true) => entry.pkt_nocase = Some(m),
             }
         }
         always.sort_unstable();
@@ -145,23 +212,58 @@ impl Prefilter {
     /// Appends the rules whose fast pattern occurs in `data` (as buffer
     /// `buffer`) to `out`; may append duplicates.
     pub fn scan(&self, buffer: Buffer, data: &[u8], out: &mut Vec<u32>) {
+        self.scan_sets(buffer, data, true, out);
+    }
+
+    /// Like [`Prefilter::scan`] for a packet payload; with `all == false`
+    /// only the rules that need the packet itself are looked for.
+    pub fn scan_sets(&self, buffer: Buffer, data: &[u8], all: bool, out: &mut Vec<u32>) {
         let Some(a) = self.by_buffer.get(&buffer) else {
             return;
         };
         let mut found: Vec<usize> = Vec::new();
-        for (ac, rules) in [&a.exact, &a.nocase].into_iter().flatten() {
+        let sets = [&a.pkt_exact, &a.pkt_nocase, &a.exact, &a.nocase];
+        let sets = if all { &sets[..] } else { &sets[..2] };
+        for m in sets.iter().copied().flatten() {
             found.clear();
-            found.extend(
-                ac.find_overlapping_iter(data)
-                    .map(|m| m.pattern().as_usize()),
-            );
+            m.scan(data, &mut found);
             found.sort_unstable();
             found.dedup();
             for &p in &found {
-                if let Some(r) = rules.get(p) {
+                if let Some(r) = m.rules.get(p) {
                     out.extend_from_slice(r);
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_every_pattern_like_an_overlapping_search() {
+        let pats: Vec<Vec<u8>> = ["abcd", "bc", "ab", "abc", "cd", "zz", "d"]
+            .iter()
+            .map(|p| p.as_bytes().to_vec())
+            .collect();
+        let rules: Vec<Vec<u32>> = (0..pats.len() as u32).map(|i| vec![i]).collect();
+        let m = Matcher::build(&pats, rules, false).unwrap();
+        let mut found = Vec::new();
+        m.scan(b"xxabcdxx", &mut found);
+        found.sort_unstable();
+        found.dedup();
+        assert_eq!(found, vec![0, 1, 2, 3, 4, 6]);
+        let ci = Matcher::build(
+            &[b"get".to_vec(), b"ge".to_vec()],
+            vec![vec![0], vec![1]],
+            true,
+        )
+        .unwrap();
+        let mut f = Vec::new();
+        ci.scan(b"xGeT", &mut f);
+        f.sort_unstable();
+        assert_eq!(f, vec![0, 1]);
     }
 }
