@@ -297,7 +297,7 @@ fn cmd_rules_check(files: &[PathBuf]) -> Result<()> {
             println!("  {n:>6}  {reason}");
         }
     }
-    let always = rules.prefilter().always().len();
+    let always = rules.prefilter().always_count();
     println!(
         "total: {} loaded, {} skipped; {} rule(s) without a fast pattern (checked on every packet of their protocol)",
         report.loaded(),

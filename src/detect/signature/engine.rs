@@ -174,7 +174,13 @@ impl Engine {
         let pf = rules.prefilter();
         let mut cands = std::mem::take(&mut self.candidates);
         cands.clear();
-        cands.extend_from_slice(pf.always());
+        let transport_id = match pkt.transport {
+            Transport::Tcp => 6,
+            Transport::Udp => 17,
+            Transport::Icmp => 1,
+            Transport::Other => 0,
+        };
+        pf.always_for(transport_id, pkt.app_proto, pkt.first_in_direction, &mut cands);
         if !pkt.payload.is_empty() {
             let all = pkt.transport != Transport::Tcp || pkt.stream_payload_ok;
             pf.scan_sets(Buffer::Payload, pkt.payload, all, &mut cands);
@@ -486,7 +492,7 @@ pub fn requires_packet(rule: &Rule) -> bool {
 }
 
 /// Protocol `ip`, any ports, and no keyword that needs more than addresses.
-fn is_ip_only(rule: &Rule) -> bool {
+pub fn is_ip_only(rule: &Rule) -> bool {
     matches!(rule.proto, RuleProto::Ip)
         && rule.sport == super::PortSpec::Any
         && rule.dport == super::PortSpec::Any

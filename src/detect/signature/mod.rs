@@ -38,7 +38,88 @@ pub enum AddrSpec {
     Any,
     /// Matches when any positive item matches (or there are none) and no
     /// negated item matches.
-    List(Vec<(Cidr, bool)>),
+    List(AddrSet),
+}
+
+/// Address items compiled to sorted, merged ranges: a lookup is a binary
+/// search, so a rule listing a thousand addresses (ET's blocklists) costs
+/// as much per packet as one listing two.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AddrSet {
+    v4_pos: Vec<(u32, u32)>,
+    v4_neg: Vec<(u32, u32)>,
+    v6_pos: Vec<(u128, u128)>,
+    v6_neg: Vec<(u128, u128)>,
+    any_positive: bool,
+}
+
+fn merge<T: Ord + Copy>(mut v: Vec<(T, T)>, next: impl Fn(T) -> Option<T>) -> Vec<(T, T)> {
+    v.sort_unstable();
+    let mut out: Vec<(T, T)> = Vec::with_capacity(v.len());
+    for (lo, hi) in v {
+        if let Some(last) = out.last_mut()
+            && (lo <= last.1 || next(last.1) == Some(lo))
+        {
+            if hi > last.1 {
+                last.1 = hi;
+            }
+            continue;
+        }
+        out.push((lo, hi));
+    }
+    out
+}
+
+fn in_ranges<T: Ord + Copy>(ranges: &[(T, T)], x: T) -> bool {
+    let i = ranges.partition_point(|r| r.0 <= x);
+    i > 0 && ranges[i - 1].1 >= x
+}
+
+impl AddrSet {
+    /// Compiles (CIDR, negated) items.
+    pub fn new(items: &[(Cidr, bool)]) -> AddrSet {
+        let (mut v4p, mut v4n, mut v6p, mut v6n) = (vec![], vec![], vec![], vec![]);
+        let mut any_positive = false;
+        for (c, neg) in items {
+            any_positive |= !neg;
+            match c.addr {
+                IpAddr::V4(a) => {
+                    let p = u32::from(c.prefix.min(32));
+                    let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+                    let lo = u32::from(a) & mask;
+                    let r = (lo, lo | !mask);
+                    if *neg { v4n.push(r) } else { v4p.push(r) }
+                }
+                IpAddr::V6(a) => {
+                    let p = u32::from(c.prefix.min(128));
+                    let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };
+                    let lo = u128::from(a) & mask;
+                    let r = (lo, lo | !mask);
+                    if *neg { v6n.push(r) } else { v6p.push(r) }
+                }
+            }
+        }
+        AddrSet {
+            v4_pos: merge(v4p, |x: u32| x.checked_add(1)),
+            v4_neg: merge(v4n, |x: u32| x.checked_add(1)),
+            v6_pos: merge(v6p, |x: u128| x.checked_add(1)),
+            v6_neg: merge(v6n, |x: u128| x.checked_add(1)),
+            any_positive,
+        }
+    }
+
+    fn matches(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(a) => {
+                let x = u32::from(a);
+                !in_ranges(&self.v4_neg, x) && (!self.any_positive || in_ranges(&self.v4_pos, x))
+            }
+            IpAddr::V6(a) => {
+                let x = u128::from(a);
+                !in_ranges(&self.v6_neg, x) && (!self.any_positive || in_ranges(&self.v6_pos, x))
+            }
+        }
+    }
 }
 
 /// An IP network.
@@ -76,21 +157,7 @@ impl AddrSpec {
     pub fn matches(&self, ip: IpAddr) -> bool {
         match self {
             AddrSpec::Any => true,
-            AddrSpec::List(items) => {
-                let mut any_positive = false;
-                let mut positive_hit = false;
-                for (cidr, neg) in items {
-                    if *neg {
-                        if cidr.contains(ip) {
-                            return false;
-                        }
-                    } else {
-                        any_positive = true;
-                        positive_hit |= cidr.contains(ip);
-                    }
-                }
-                !any_positive || positive_hit
-            }
+            AddrSpec::List(set) => set.matches(ip),
         }
     }
 }

@@ -376,7 +376,7 @@ fn parse_addr(
     if items.is_empty() {
         return Some(AddrSpec::Any);
     }
-    Some(AddrSpec::List(items))
+    Some(AddrSpec::List(super::AddrSet::new(&items)))
 }
 
 /// Appends the CIDRs of `tok` with their negation; `any` appends nothing

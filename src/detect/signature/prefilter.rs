@@ -13,7 +13,20 @@ use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
-use super::buffers::Buffer;
+use super::buffers::{AppProto, Buffer};
+
+/// The (transport, application protocol) a rule without a fast pattern
+/// needs, to pick it only for packets that can match.
+fn always_key(rule: &Rule) -> (Option<u8>, Option<AppProto>) {
+    use super::rule::RuleProto;
+    let transport = match rule.proto {
+        RuleProto::Tcp => Some(6),
+        RuleProto::Udp => Some(17),
+        RuleProto::Icmp => Some(1),
+        RuleProto::Ip | RuleProto::App(_) => None,
+    };
+    (transport, rule.app_proto())
+}
 use super::rule::{Inspect, Rule};
 
 /// Automata for one buffer (for the payload: rules that also need the
@@ -99,8 +112,12 @@ impl Matcher {
 #[derive(Debug, Default)]
 pub struct Prefilter {
     by_buffer: HashMap<Buffer, BufferAutomata>,
-    /// Rules with no usable fast pattern: always candidates.
-    always: Vec<u32>,
+    /// Rules with no usable fast pattern, by the transport and application
+    /// protocol they need: candidates for every such packet.
+    always: HashMap<(Option<u8>, Option<AppProto>), Vec<u32>>,
+    /// IP-only rules: candidates on the first packet of each direction.
+    ip_only: Vec<u32>,
+    n_always: usize,
     /// The fast pattern chosen per rule, for `rules check`/`explain`.
     chosen: Vec<Option<(Buffer, Vec<u8>)>>,
 }
@@ -137,7 +154,7 @@ impl Prefilter {
         type Groups =
             HashMap<(Buffer, bool, bool), (Vec<Vec<u8>>, HashMap<Vec<u8>, usize>, Vec<Vec<u32>>)>;
         let mut groups: Groups = HashMap::new();
-        let mut always = Vec::new();
+        let mut always: Vec<u32> = Vec::new();
         let mut chosen = Vec::with_capacity(rules.len());
         for (idx, rule) in rules.iter().enumerate() {
             let idx = idx as u32;
@@ -182,16 +199,57 @@ impl Prefilter {
             }
         }
         always.sort_unstable();
+        let n_always = always.len();
+        let mut groups: HashMap<(Option<u8>, Option<AppProto>), Vec<u32>> = HashMap::new();
+        let mut ip_only = Vec::new();
+        for idx in always {
+            let Some(rule) = rules.get(idx as usize) else {
+                continue;
+            };
+            if super::engine::is_ip_only(rule) {
+                ip_only.push(idx);
+                continue;
+            }
+            groups.entry(always_key(rule)).or_default().push(idx);
+        }
         Prefilter {
             by_buffer,
-            always,
+            always: groups,
+            ip_only,
+            n_always,
             chosen,
         }
     }
 
-    /// Rules that are candidates whatever the data.
-    pub fn always(&self) -> &[u32] {
-        &self.always
+    /// Number of rules without a fast pattern.
+    pub fn always_count(&self) -> usize {
+        self.n_always
+    }
+
+    /// Appends the rules without a fast pattern that a packet of this
+    /// transport (6, 17, 1 or other) and application protocol can match.
+    pub fn always_for(
+        &self,
+        transport: u8,
+        app: Option<AppProto>,
+        first_in_direction: bool,
+        out: &mut Vec<u32>,
+    ) {
+        if first_in_direction {
+            out.extend_from_slice(&self.ip_only);
+        }
+        let keys = [
+            (None, None),
+            (Some(transport), None),
+            (None, app),
+            (Some(transport), app),
+        ];
+        let n = if app.is_some() { 4 } else { 2 };
+        for key in &keys[..n] {
+            if let Some(v) = self.always.get(key) {
+                out.extend_from_slice(v);
+            }
+        }
     }
 
     /// Whether any rule has a fast pattern in this buffer.
