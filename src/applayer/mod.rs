@@ -791,6 +791,51 @@ impl TxView for AppTx<'_> {
         }
     }
 
+    fn generation(&self, buf: Buffer, to_server: bool) -> Option<u64> {
+        use http::Progress;
+        let p = |x: Progress| x as u64;
+        Some(match self {
+            AppTx::Http(t) => match buf {
+                Buffer::HttpRequestBody => {
+                    (p(t.request_progress) << 56) ^ t.request_body.len() as u64
+                }
+                Buffer::HttpResponseBody => {
+                    (p(t.response_progress) << 56) ^ t.response_body.len() as u64
+                }
+                Buffer::FileData => {
+                    if to_server {
+                        (p(t.request_progress) << 56) ^ t.request_body.len() as u64
+                    } else {
+                        (p(t.response_progress) << 56) ^ t.response_body.len() as u64
+                    }
+                }
+                _ => {
+                    // header-phase buffers change only with the progress of
+                    // their side (and the header count while headers come)
+                    let side_ts = match buf.side() {
+                        crate::detect::signature::buffers::Side::ToServer => true,
+                        crate::detect::signature::buffers::Side::ToClient => false,
+                        crate::detect::signature::buffers::Side::Either => to_server,
+                    };
+                    if side_ts {
+                        (p(t.request_progress) << 32) ^ t.request_headers.len() as u64
+                    } else {
+                        (p(t.response_progress) << 32) ^ t.response_headers.len() as u64
+                    }
+                }
+            },
+            AppTx::Tls(i) => {
+                u64::from(i.client_hello)
+                    | u64::from(i.server_hello) << 1
+                    | u64::from(i.certificates_done) << 2
+            }
+            AppTx::Dns(t) => u64::from(t.request.is_some()) | u64::from(t.response.is_some()) << 1,
+            AppTx::Ssh(st) => {
+                u64::from(st.banners[0].is_some()) | u64::from(st.banners[1].is_some()) << 1
+            }
+        })
+    }
+
     fn proto(&self) -> AppProto {
         match self {
             AppTx::Http(_) => AppProto::Http,

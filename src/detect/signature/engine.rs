@@ -80,6 +80,12 @@ pub trait TxView {
     /// The buffer's instances (several for `tls.certs`, `dns.query`):
     /// `None` while not available yet, an empty list when absent.
     fn buffer(&self, buf: Buffer, to_server: bool) -> Option<Vec<Cow<'_, [u8]>>>;
+    /// A number that changes whenever the buffer's content may have
+    /// changed; the engine reuses its prefilter result while it stays the
+    /// same. `None` means "do not cache".
+    fn generation(&self, _buf: Buffer, _to_server: bool) -> Option<u64> {
+        None
+    }
 }
 
 /// Detection state kept in each flow.
@@ -90,6 +96,8 @@ pub struct FlowState {
     matched: HashSet<(u64, u32, bool)>,
     /// A `pass` rule matched a transaction: no more detection on the flow.
     pub passed: bool,
+    /// Prefilter results per (tx, buffer, side): (generation, candidates).
+    scan_cache: std::collections::HashMap<(u64, Buffer, bool), (u64, Vec<u32>)>,
 }
 
 impl FlowState {
@@ -107,6 +115,7 @@ impl FlowState {
     /// Forgets per-transaction state of transactions below `id`.
     pub fn forget_txs_below(&mut self, id: u64) {
         self.matched.retain(|(t, _, _)| *t >= id);
+        self.scan_cache.retain(|(t, _, _), _| *t >= id);
     }
 }
 
@@ -137,6 +146,8 @@ pub struct Engine {
     rules: Arc<RuleSet>,
     thresholds: ThresholdState,
     candidates: Vec<u32>,
+    /// Candidate bitset, all zero between packets.
+    seen: Vec<u64>,
     pub stats: EngineStats,
 }
 
@@ -146,6 +157,7 @@ impl Engine {
             rules,
             thresholds: ThresholdState::new(thresholds),
             candidates: Vec::new(),
+            seen: Vec::new(),
             stats: EngineStats::default(),
         }
     }
@@ -180,7 +192,20 @@ impl Engine {
             Transport::Icmp => 1,
             Transport::Other => 0,
         };
-        pf.always_for(transport_id, pkt.app_proto, pkt.first_in_direction, &mut cands);
+        pf.always_for(
+            transport_id,
+            pkt.app_proto,
+            pkt.first_in_direction,
+            &mut cands,
+        );
+        pf.for_address(pkt.src, &mut cands);
+        pf.for_address(pkt.dst, &mut cands);
+        if matches!(pkt.transport, Transport::Tcp | Transport::Udp) {
+            pf.for_port(pkt.sport, &mut cands);
+            if pkt.dport != pkt.sport {
+                pf.for_port(pkt.dport, &mut cands);
+            }
+        }
         if !pkt.payload.is_empty() {
             let all = pkt.transport != Transport::Tcp || pkt.stream_payload_ok;
             pf.scan_sets(Buffer::Payload, pkt.payload, all, &mut cands);
@@ -188,6 +213,7 @@ impl Engine {
         if let Some((window, _)) = pkt.stream {
             pf.scan(Buffer::Payload, window, &mut cands);
         }
+        let mut scratch: Vec<u32> = Vec::new();
         for tx in txs {
             for b in pf.buffers() {
                 if b == Buffer::Payload {
@@ -198,15 +224,55 @@ impl Engine {
                     Side::ToClient => false,
                     Side::Either => pkt.to_server,
                 };
+                let key = (tx.id(), b, side_ts);
+                let generation = tx.generation(b, side_ts);
+                if let (Some(g), Some(f)) = (generation, flow.as_deref())
+                    && let Some((cg, cached)) = f.scan_cache.get(&key)
+                    && *cg == g
+                {
+                    cands.extend_from_slice(cached);
+                    continue;
+                }
+                scratch.clear();
                 if let Some(list) = tx.buffer(b, side_ts) {
                     for data in list {
-                        pf.scan(b, &data, &mut cands);
+                        pf.scan(b, &data, &mut scratch);
                     }
+                }
+                cands.extend_from_slice(&scratch);
+                if let (Some(g), Some(f)) = (generation, flow.as_deref_mut())
+                    && f.scan_cache.len() < 4096
+                {
+                    scratch.sort_unstable();
+                    scratch.dedup();
+                    f.scan_cache.insert(key, (g, scratch.clone()));
                 }
             }
         }
-        cands.sort_unstable();
-        cands.dedup();
+        // Dedup and order through a bitset: cheaper than sorting the long
+        // candidate lists a large rule set produces.
+        let words = rules.len().div_ceil(64);
+        if self.seen.len() != words {
+            self.seen = vec![0; words];
+        }
+        for &c in &cands {
+            if let Some(w) = self.seen.get_mut((c / 64) as usize) {
+                *w |= 1 << (c % 64);
+            }
+        }
+        cands.clear();
+        for (wi, w) in self.seen.iter_mut().enumerate() {
+            let mut bits = *w;
+            if bits == 0 {
+                continue;
+            }
+            *w = 0;
+            while bits != 0 {
+                let b = bits.trailing_zeros();
+                cands.push(wi as u32 * 64 + b);
+                bits &= bits - 1;
+            }
+        }
         self.stats.candidates += cands.len() as u64;
 
         for &idx in &cands {
@@ -322,21 +388,7 @@ impl Engine {
         {
             return None;
         }
-        // addresses and ports
-        let fwd = rule.src.matches(pkt.src)
-            && rule.dst.matches(pkt.dst)
-            && rule.sport.matches(pkt.sport)
-            && rule.dport.matches(pkt.dport);
-        let ok = fwd
-            || (rule.bidirectional
-                && rule.src.matches(pkt.dst)
-                && rule.dst.matches(pkt.src)
-                && rule.sport.matches(pkt.dport)
-                && rule.dport.matches(pkt.sport));
-        if !ok {
-            return None;
-        }
-        // flow
+        // flow first (cheap), then ports, then addresses
         if let Some(est) = rule.flow.established
             && est != pkt.established
         {
@@ -345,6 +397,19 @@ impl Engine {
         if let Some(ts) = rule.flow.to_server
             && ts != pkt.to_server
         {
+            return None;
+        }
+        let fwd = rule.sport.matches(pkt.sport)
+            && rule.dport.matches(pkt.dport)
+            && rule.src.matches(pkt.src)
+            && rule.dst.matches(pkt.dst);
+        let ok = fwd
+            || (rule.bidirectional
+                && rule.sport.matches(pkt.dport)
+                && rule.dport.matches(pkt.sport)
+                && rule.src.matches(pkt.dst)
+                && rule.dst.matches(pkt.src));
+        if !ok {
             return None;
         }
         for c in &rule.checks {

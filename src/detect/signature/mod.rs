@@ -108,6 +108,22 @@ impl AddrSet {
         }
     }
 
+    /// The positive IPv4 ranges, when the set is selective enough to
+    /// index: positives only, no IPv6, fewer than 2^24 addresses in all.
+    pub fn selective(&self) -> Option<(&[(u32, u32)], &[(u128, u128)])> {
+        if !self.any_positive || !self.v4_neg.is_empty() || !self.v6_neg.is_empty() {
+            return None;
+        }
+        let total: u64 = self
+            .v4_pos
+            .iter()
+            .map(|(lo, hi)| u64::from(hi - lo) + 1)
+            .sum();
+        // IPv6 entries must each sit within one /64
+        let v6_ok = self.v6_pos.iter().all(|(lo, hi)| lo >> 64 == hi >> 64);
+        (total < (1 << 24) && v6_ok).then_some((&self.v4_pos[..], &self.v6_pos[..]))
+    }
+
     fn matches(&self, ip: IpAddr) -> bool {
         match ip {
             IpAddr::V4(a) => {
