@@ -186,12 +186,16 @@ impl SmallMatcher {
 /// gives).
 #[derive(Debug)]
 struct HashMatcher {
-    nocase: bool,
-    /// Patterns, lower-cased when `nocase`.
+    /// Patterns (lower-cased when `nocase[i]`) and whether each ignores case.
     patterns: Vec<Vec<u8>>,
+    nocase: Vec<bool>,
     rules: Vec<Vec<u32>>,
-    short: Option<AhoCorasick>,
-    short_ids: Vec<usize>,
+    /// One-byte patterns: byte → pattern ids.
+    one: Vec<Vec<u32>>,
+    /// Two- and three-byte patterns: by their first two bytes, with a
+    /// 65,536-bit presence bitmap.
+    two_bitmap: Vec<u64>,
+    two: HashMap<u16, Vec<u32>>,
     bitmap: Vec<u64>,
     table: HashMap<u32, Vec<u32>>,
 }
@@ -211,11 +215,7 @@ enum Matcher {
 
 impl Matcher {
     fn build(patterns: &[Vec<u8>], rules: Vec<Vec<u32>>, nocase: bool) -> Option<Matcher> {
-        if patterns.len() <= SMALL_SET {
-            SmallMatcher::build(patterns, rules, nocase).map(Matcher::Small)
-        } else {
-            HashMatcher::build(patterns, rules, nocase).map(Matcher::Large)
-        }
+        SmallMatcher::build(patterns, rules, nocase).map(Matcher::Small)
     }
 
     fn scan(&self, data: &[u8], found: &mut Vec<usize>) {
@@ -238,25 +238,33 @@ fn bucket(x: u32) -> usize {
 }
 
 impl HashMatcher {
-    fn build(patterns: &[Vec<u8>], rules: Vec<Vec<u32>>, nocase: bool) -> Option<HashMatcher> {
-        let patterns: Vec<Vec<u8>> = patterns
+    /// Patterns with their `nocase` flags; keys are lower-cased so exact
+    /// and caseless patterns share one pass.
+    fn build(pats: &[(Vec<u8>, bool)], rules: Vec<Vec<u32>>) -> Option<HashMatcher> {
+        let nocase: Vec<bool> = pats.iter().map(|(_, n)| *n).collect();
+        let patterns: Vec<Vec<u8>> = pats
             .iter()
-            .map(|p| {
-                if nocase {
+            .map(|(p, n)| {
+                if *n {
                     p.to_ascii_lowercase()
                 } else {
                     p.clone()
                 }
             })
             .collect();
-        let mut short_pats = Vec::new();
-        let mut short_ids = Vec::new();
+        let mut one: Vec<Vec<u32>> = vec![Vec::new(); 256];
+        let mut two_bitmap = vec![0u64; 1024];
+        let mut two: HashMap<u16, Vec<u32>> = HashMap::new();
         let mut bitmap = vec![0u64; 1 << (BITMAP_BITS - 6)];
         let mut table: HashMap<u32, Vec<u32>> = HashMap::new();
         for (i, p) in patterns.iter().enumerate() {
-            if p.len() < 4 {
-                short_pats.push(p.clone());
-                short_ids.push(i);
+            let p = p.to_ascii_lowercase();
+            if p.len() == 1 {
+                one[usize::from(p[0])].push(i as u32);
+            } else if p.len() < 4 {
+                let k = u16::from_le_bytes([p[0], p[1]]);
+                two_bitmap[usize::from(k >> 6)] |= 1 << (k & 63);
+                two.entry(k).or_default().push(i as u32);
             } else {
                 let x = u32::from_le_bytes([p[0], p[1], p[2], p[3]]);
                 let b = bucket(x);
@@ -264,46 +272,75 @@ impl HashMatcher {
                 table.entry(x).or_default().push(i as u32);
             }
         }
-        let short = if short_pats.is_empty() {
-            None
-        } else {
-            Some(
-                AhoCorasickBuilder::new()
-                    .match_kind(MatchKind::Standard)
-                    .ascii_case_insensitive(nocase)
-                    .build(&short_pats)
-                    .ok()?,
-            )
-        };
+        if one.iter().all(Vec::is_empty) {
+            one.clear();
+        }
         Some(HashMatcher {
             nocase,
             patterns,
             rules,
-            short,
-            short_ids,
+            one,
+            two_bitmap,
+            two,
             bitmap,
             table,
         })
     }
 
     fn scan(&self, data: &[u8], found: &mut Vec<usize>) {
-        if let Some(ac) = &self.short {
-            for m in ac.find_overlapping_iter(data) {
-                if let Some(&id) = self.short_ids.get(m.pattern().as_usize()) {
-                    found.push(id);
+        if self.table.is_empty() && self.two.is_empty() && self.one.is_empty() {
+            return;
+        }
+        let hay = data.to_ascii_lowercase();
+        let hay = &hay[..];
+        let verify = |id: usize, i: usize| -> bool {
+            let Some(p) = self.patterns.get(id) else {
+                return false;
+            };
+            let src = if self.nocase.get(id).copied().unwrap_or(false) {
+                hay
+            } else {
+                data
+            };
+            src.get(i..i + p.len()) == Some(p.as_slice())
+        };
+        if !self.one.is_empty() {
+            let mut present = [false; 256];
+            for &b in hay {
+                present[usize::from(b)] = true;
+            }
+            for (b, ids) in self.one.iter().enumerate() {
+                if present[b] {
+                    for &id in ids {
+                        let id = id as usize;
+                        // exact one-byte patterns: check the raw bytes
+                        let ok = self.nocase.get(id).copied().unwrap_or(false)
+                            || self.patterns.get(id).is_some_and(|p| data.contains(&p[0]));
+                        if ok {
+                            found.push(id);
+                        }
+                    }
                 }
             }
         }
-        if self.table.is_empty() || data.len() < 4 {
+        if !self.two.is_empty() {
+            for (i, w) in hay.windows(2).enumerate() {
+                let k = u16::from_le_bytes([w[0], w[1]]);
+                if self.two_bitmap[usize::from(k >> 6)] & (1 << (k & 63)) == 0 {
+                    continue;
+                }
+                if let Some(ids) = self.two.get(&k) {
+                    for &id in ids {
+                        if verify(id as usize, i) {
+                            found.push(id as usize);
+                        }
+                    }
+                }
+            }
+        }
+        if self.table.is_empty() || hay.len() < 4 {
             return;
         }
-        let lowered;
-        let hay: &[u8] = if self.nocase {
-            lowered = data.to_ascii_lowercase();
-            &lowered
-        } else {
-            data
-        };
         for (i, w) in hay.windows(4).enumerate() {
             let x = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
             let b = bucket(x);
@@ -314,11 +351,8 @@ impl HashMatcher {
                 continue;
             };
             for &id in ids {
-                let id = id as usize;
-                if let Some(p) = self.patterns.get(id)
-                    && hay.get(i..i + p.len()) == Some(p.as_slice())
-                {
-                    found.push(id);
+                if verify(id as usize, i) {
+                    found.push(id as usize);
                 }
             }
         }
@@ -426,6 +460,36 @@ impl Prefilter {
             }
         }
         let mut by_buffer: HashMap<Buffer, BufferAutomata> = HashMap::new();
+        // Large sets: exact and caseless patterns in one hashed matcher.
+        let mut keys: Vec<(Buffer, bool)> = groups.keys().map(|(b, _, p)| (*b, *p)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for (buffer, pkt) in keys {
+            let n_exact = groups.get(&(buffer, false, pkt)).map_or(0, |g| g.0.len());
+            let n_nocase = groups.get(&(buffer, true, pkt)).map_or(0, |g| g.0.len());
+            if n_exact + n_nocase <= SMALL_SET {
+                continue;
+            }
+            let mut pats: Vec<(Vec<u8>, bool)> = Vec::new();
+            let mut rules_all: Vec<Vec<u32>> = Vec::new();
+            for nocase in [false, true] {
+                if let Some((patterns, _, rules_of)) = groups.remove(&(buffer, nocase, pkt)) {
+                    pats.extend(patterns.into_iter().map(|p| (p, nocase)));
+                    rules_all.extend(rules_of);
+                }
+            }
+            match HashMatcher::build(&pats, rules_all.clone()) {
+                Some(m) => {
+                    let entry = by_buffer.entry(buffer).or_default();
+                    if pkt {
+                        entry.pkt_exact = Some(Matcher::Large(m));
+                    } else {
+                        entry.exact = Some(Matcher::Large(m));
+                    }
+                }
+                None => always.extend(rules_all.into_iter().flatten()),
+            }
+        }
         for ((buffer, nocase, pkt), (patterns, _, rules_of)) in groups {
             let Some(m) = Matcher::build(&patterns, rules_of.clone(), nocase) else {
                 // Too large an automaton: fall back to evaluating these
