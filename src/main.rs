@@ -276,6 +276,9 @@ fn cmd_rules_check(files: &[PathBuf]) -> Result<()> {
     for d in &report.diagnostics {
         println!("{d}");
     }
+    for d in &report.warnings {
+        println!("{d}");
+    }
     for f in &report.files {
         println!("{}: {} loaded, {} skipped", f.path, f.loaded, f.skipped);
     }

@@ -268,7 +268,15 @@ async fn chromium_logs_in_and_opens_the_demo_incident() {
     d.type_into("#username", "admin").await;
     d.type_into("#password", &password).await;
     d.click("#login-submit").await;
-    let overview = d.source().await;
+    // the browser follows the redirect after the POST: wait for the page
+    let mut overview = d.source().await;
+    for _ in 0..50 {
+        if overview.contains("Sự cố mới nhất") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        overview = d.source().await;
+    }
     assert!(
         overview.contains("Sự cố mới nhất"),
         "overview in Vietnamese: {overview}"

@@ -46,9 +46,11 @@ struct Case {
 
 fn check(case: &Case, set: &RuleSet, report: &LoadReport) -> Vec<String> {
     let mut bad = Vec::new();
+    // errors (skipped rules) and warnings (loaded rules) both count
     let found: Vec<_> = report
         .diagnostics
         .iter()
+        .chain(report.warnings.iter())
         .filter(|d| d.message.contains(&case.expect))
         .collect();
     match found.first() {

@@ -74,7 +74,13 @@ fn bad_rule_file_names_file_line_and_column_and_writes_nothing() {
     )
     .unwrap();
     let out = canhgac()
-        .args(["replay", "-r", "deploy/demo/demo.pcap", "-S"])
+        .args([
+            "replay",
+            "--init-errors-fatal",
+            "-r",
+            "deploy/demo/demo.pcap",
+            "-S",
+        ])
         .arg(&rules)
         .arg("-l")
         .arg(dir.path())
@@ -94,6 +100,25 @@ fn bad_rule_file_names_file_line_and_column_and_writes_nothing() {
     assert!(err.contains("2 errors"), "{err}");
     assert!(!err.contains("panicked"));
     assert!(!dir.path().join("eve.json").exists());
+
+    // Without --init-errors-fatal the bad rules are skipped, each with its
+    // diagnostic, and the good one runs.
+    let out = canhgac()
+        .args(["replay", "-r", "deploy/demo/demo.pcap", "-S"])
+        .arg(&rules)
+        .arg("-l")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{path}:2:55: error: `Z` is not a hex digit (rule skipped)"
+        )),
+        "{err}"
+    );
+    assert!(dir.path().join("eve.json").exists());
 }
 
 #[test]
@@ -148,5 +173,10 @@ fn rules_check_reports_counts_and_errors() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("10 rules OK"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("rules/demo.rules: 10 loaded, 0 skipped"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("total: 10 loaded, 0 skipped"), "{stdout}");
 }

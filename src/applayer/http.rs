@@ -1329,7 +1329,8 @@ fn looks_like_start(req: bool, content: &[u8]) -> bool {
 /// (`/` when the path is empty). In the path, `%XX` sequences are decoded
 /// (`+` is not, invalid sequences are kept as they are) and then `.` and
 /// `..` segments are resolved as RFC 3986 says; the query (from the first
-/// `?` or `#`) is kept raw.
+/// `?` or `#`) is percent-decoded too but its segments are left alone, as
+/// libhtp does.
 pub fn normalize_uri(raw: &[u8]) -> Vec<u8> {
     let mut uri = raw;
     let mut absolute = false;
@@ -1350,7 +1351,8 @@ pub fn normalize_uri(raw: &[u8]) -> Vec<u8> {
     if absolute && out.is_empty() {
         out.push(b'/');
     }
-    out.extend_from_slice(rest);
+    // libhtp (and so Suricata's http.uri) decodes the query too.
+    out.extend_from_slice(&percent_decode(rest));
     out
 }
 
@@ -1883,7 +1885,7 @@ mod tests {
         assert_eq!(t.id, 0);
         assert_eq!(t.method, b"GET");
         assert_eq!(t.uri_raw, b"/a/./b/../c%20d?x=%41&y=../z");
-        assert_eq!(t.uri_normalized, b"/a/c d?x=%41&y=../z");
+        assert_eq!(t.uri_normalized, b"/a/c d?x=A&y=../z");
         assert_eq!(t.protocol, b"HTTP/1.1");
         assert_eq!(t.request_line, b"GET /a/./b/../c%20d?x=%41&y=../z HTTP/1.1");
         assert_eq!(t.request_header(b"host").unwrap(), b"Example.COM:8080");
@@ -2434,7 +2436,7 @@ mod tests {
             (b"/a/%2e%2e/b", b"/b"),
             (b"/a%zz/%4", b"/a%zz/%4"),
             (b"/a+b%41", b"/a+bA"),
-            (b"/p?q=%41/../x", b"/p?q=%41/../x"),
+            (b"/p?q=%41/../x", b"/p?q=A/../x"),
             (b"http://host:80/a/../b?x=1", b"/b?x=1"),
             (b"HTTP://host", b"/"),
             (b"http://host?x", b"/?x"),

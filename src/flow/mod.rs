@@ -269,6 +269,9 @@ pub struct TcpUpdate {
     pub fin: bool,
     /// The session was established before this packet.
     pub was_established: bool,
+    /// This packet completed the handshake (it is still "not established"
+    /// for `flow:`, as in Suricata).
+    pub completed_handshake: bool,
     /// This packet's payload went into the reassembled stream.
     pub added_to_stream: bool,
     /// Stream events raised by this packet (`stream-event:` names).
@@ -454,6 +457,7 @@ impl FlowTable {
         {
             session.state = TcpState::Established;
             session.established_once = true;
+            up.completed_handshake = true;
         }
         if !session.streams[dir].started() {
             let other = 1 - dir;

@@ -209,11 +209,13 @@ impl Pipeline {
         flow.tcp_flags[dir] |= d.tcp_flags.bits;
 
         let mut raw: Option<(usize, usize, usize)> = None;
+        let mut handshake_ack = false;
         let mut stream_payload_ok = true;
         let mut touched: Vec<u64> = Vec::new();
         let mut events: Vec<&'static str> = Vec::new();
         if transport == Transport::Tcp {
             let up = FlowTable::track_tcp(&flow_cfg, flow, &d, &mut fstats);
+            handshake_ack = up.completed_handshake;
             events.clone_from(&up.events);
             self.stats.stream_events += up.events.len() as u64;
             stream_payload_ok = !up.added_to_stream;
@@ -265,7 +267,7 @@ impl Pipeline {
             icmp: d.icmp.map(|i| (i.icmp_type, i.code, i.id, i.seq)),
             flow_id: flow.id,
             to_server,
-            established: flow.established(),
+            established: flow.established() && !handshake_ack,
             first_in_direction,
             app_proto: flow.app.proto,
             app_proto_failed: flow.app.failed,

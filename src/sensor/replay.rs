@@ -228,6 +228,9 @@ pub fn run(opts: &ReplayOptions) -> Result<PipelineStats, ReplayError> {
     pcfg.simulate_ips = opts.simulate_ips;
     let files: Vec<&Path> = opts.rule_files.iter().map(PathBuf::as_path).collect();
     let (rules, report) = RuleSet::load(&files, &vars, classes);
+    for w in &report.warnings {
+        eprintln!("{w}");
+    }
     if !report.diagnostics.is_empty() {
         if opts.init_errors_fatal {
             return Err(ReplayError::Rules(report.diagnostics));

@@ -275,76 +275,84 @@ impl Engine {
         }
         self.stats.candidates += cands.len() as u64;
 
-        for &idx in &cands {
+        let mut more_txs: Vec<u64> = Vec::new();
+        'rules: for &idx in &cands {
             let Some(rule) = rules.rules().get(idx as usize) else {
                 continue;
             };
-            let Some((tx_id, to_server_side)) =
-                self.check_rule(rule, idx, pkt, flow.as_deref(), txs)
+            more_txs.clear();
+            let Some((first_tx, _)) =
+                self.check_rule(rule, idx, pkt, flow.as_deref(), txs, &mut more_txs)
             else {
                 continue;
             };
-            let _ = to_server_side;
-            self.stats.matches += 1;
-            if let Some(f) = flow.as_deref_mut() {
-                for op in &rule.flowbits {
-                    match op {
-                        FlowbitOp::Set(i) => f.set_bit(*i, true),
-                        FlowbitOp::Unset(i) => f.set_bit(*i, false),
-                        FlowbitOp::Toggle(i) => {
-                            let v = f.bit(*i);
-                            f.set_bit(*i, !v);
+            // a rule fires once per transaction it matches (pipelined
+            // requests completed by one packet each alert)
+            let all_txs: Vec<Option<u64>> = std::iter::once(first_tx)
+                .chain(more_txs.iter().copied().map(Some))
+                .collect();
+            for tx_id in all_txs {
+                self.stats.matches += 1;
+                if let Some(f) = flow.as_deref_mut() {
+                    for op in &rule.flowbits {
+                        match op {
+                            FlowbitOp::Set(i) => f.set_bit(*i, true),
+                            FlowbitOp::Unset(i) => f.set_bit(*i, false),
+                            FlowbitOp::Toggle(i) => {
+                                let v = f.bit(*i);
+                                f.set_bit(*i, !v);
+                            }
+                            _ => {}
                         }
-                        _ => {}
+                    }
+                    if let Some(t) = tx_id {
+                        f.matched.insert((t, idx, pkt.to_server));
                     }
                 }
-                if let Some(t) = tx_id {
-                    f.matched.insert((t, idx, pkt.to_server));
-                }
-            }
-            let mut action = rule.action;
-            let mut alert = !rule.noalert && (rule.action != Action::Pass || rule.force_alert);
-            let mut apply = true;
-            if alert || matches!(rule.action, Action::Drop | Action::Reject) {
-                let info = MatchInfo {
-                    gid: rule.gid,
-                    sid: u32::try_from(rule.sid).unwrap_or(u32::MAX),
-                    ts_micros: pkt.ts_micros,
-                    src: pkt.src,
-                    dst: pkt.dst,
-                    flow_id: pkt.flow_id,
-                    rule_threshold: rule.threshold.as_ref(),
-                    detection_filter: rule.detection_filter.as_ref(),
-                };
-                let d = self.thresholds.check_full(&info);
-                if alert && !d.alert {
-                    self.stats.suppressed += 1;
-                }
-                alert &= d.alert;
-                apply = d.apply_action;
-                if let Some(a) = d.new_action {
-                    action = match a {
-                        RateAction::Alert => Action::Alert,
-                        RateAction::Drop => Action::Drop,
-                        RateAction::Pass => Action::Pass,
-                        RateAction::Reject => Action::Reject,
+                let mut action = rule.action;
+                let mut alert = !rule.noalert && (rule.action != Action::Pass || rule.force_alert);
+                let mut apply = true;
+                if alert || matches!(rule.action, Action::Drop | Action::Reject) {
+                    let info = MatchInfo {
+                        gid: rule.gid,
+                        sid: u32::try_from(rule.sid).unwrap_or(u32::MAX),
+                        ts_micros: pkt.ts_micros,
+                        src: pkt.src,
+                        dst: pkt.dst,
+                        flow_id: pkt.flow_id,
+                        rule_threshold: rule.threshold.as_ref(),
+                        detection_filter: rule.detection_filter.as_ref(),
                     };
+                    let d = self.thresholds.check_full(&info);
+                    if alert && !d.alert {
+                        self.stats.suppressed += 1;
+                    }
+                    alert &= d.alert;
+                    apply = d.apply_action;
+                    if let Some(a) = d.new_action {
+                        action = match a {
+                            RateAction::Alert => Action::Alert,
+                            RateAction::Drop => Action::Drop,
+                            RateAction::Pass => Action::Pass,
+                            RateAction::Reject => Action::Reject,
+                        };
+                    }
                 }
-            }
-            out.push(Hit {
-                rule: idx,
-                tx_id,
-                action,
-                alert,
-                drop: apply && matches!(action, Action::Drop | Action::Reject),
-            });
-            if rule.action == Action::Pass {
-                if tx_id.is_some()
-                    && let Some(f) = flow.as_deref_mut()
-                {
-                    f.passed = true;
+                out.push(Hit {
+                    rule: idx,
+                    tx_id,
+                    action,
+                    alert,
+                    drop: apply && matches!(action, Action::Drop | Action::Reject),
+                });
+                if rule.action == Action::Pass {
+                    if tx_id.is_some()
+                        && let Some(f) = flow.as_deref_mut()
+                    {
+                        f.passed = true;
+                    }
+                    break 'rules;
                 }
-                break;
             }
         }
         self.candidates = cands;
@@ -358,6 +366,7 @@ impl Engine {
         pkt: &PacketInfo<'_>,
         flow: Option<&FlowState>,
         txs: &[&dyn TxView],
+        more_txs: &mut Vec<u64>,
     ) -> Option<(Option<u64>, bool)> {
         // protocol
         match rule.proto {
@@ -433,15 +442,20 @@ impl Engine {
             if (pkt.to_server && !ts) || (!pkt.to_server && !tc) {
                 return None;
             }
+            let mut first = None;
             for tx in txs {
                 if flow.is_some_and(|f| f.matched.contains(&(tx.id(), idx, pkt.to_server))) {
                     continue;
                 }
                 if self.tx_matches(rule, *tx, pkt) {
-                    return Some((Some(tx.id()), pkt.to_server));
+                    if first.is_none() {
+                        first = Some(tx.id());
+                    } else {
+                        more_txs.push(tx.id());
+                    }
                 }
             }
-            return None;
+            return first.map(|t| (Some(t), pkt.to_server));
         }
 
         let Some(list) = rule.payload_list() else {

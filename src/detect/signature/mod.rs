@@ -41,6 +41,9 @@ pub enum AddrSpec {
     List(AddrSet),
 }
 
+/// The IPv4 and IPv6 ranges of a selective address set.
+pub type SelectiveRanges<'a> = (&'a [(u32, u32)], &'a [(u128, u128)]);
+
 /// Address items compiled to sorted, merged ranges: a lookup is a binary
 /// search, so a rule listing a thousand addresses (ET's blocklists) costs
 /// as much per packet as one listing two.
@@ -110,7 +113,7 @@ impl AddrSet {
 
     /// The positive IPv4 ranges, when the set is selective enough to
     /// index: positives only, no IPv6, fewer than 2^24 addresses in all.
-    pub fn selective(&self) -> Option<(&[(u32, u32)], &[(u128, u128)])> {
+    pub fn selective(&self) -> Option<SelectiveRanges<'_>> {
         if !self.any_positive || !self.v4_neg.is_empty() || !self.v6_neg.is_empty() {
             return None;
         }
@@ -303,7 +306,10 @@ impl Default for Vars {
 #[derive(Debug, Default, Clone)]
 pub struct LoadReport {
     pub files: Vec<FileReport>,
+    /// Errors: each names a rule that was skipped.
     pub diagnostics: Vec<Diagnostic>,
+    /// Warnings about rules that were loaded.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Rules loaded and skipped from one file.
@@ -360,7 +366,13 @@ impl RuleSet {
                         skipped: count_rules_in(&e),
                     };
                     let before = r.len();
-                    check_rules(&mut r, &classifications, &mut rules, &mut e);
+                    check_rules(
+                        &mut r,
+                        &classifications,
+                        &mut rules,
+                        &mut e,
+                        &mut report.warnings,
+                    );
                     fr.skipped += before - r.len();
                     fr.loaded = r.len();
                     rules.append(&mut r);
@@ -401,12 +413,14 @@ impl RuleSet {
         };
         let before = r.len();
         let mut all = Vec::new();
-        check_rules(&mut r, &classifications, &mut all, &mut e);
+        let mut warnings = Vec::new();
+        check_rules(&mut r, &classifications, &mut all, &mut e, &mut warnings);
         fr.skipped += before - r.len();
         fr.loaded = r.len();
         let report = LoadReport {
             files: vec![fr],
             diagnostics: e,
+            warnings,
         };
         (Self::build(r, classifications, names), report)
     }
@@ -530,13 +544,14 @@ fn count_rules_in(diags: &[Diagnostic]) -> usize {
     lines.len()
 }
 
-/// Drops rules whose sid repeats an earlier one or whose classtype is
-/// unknown, reporting each.
+/// Drops rules whose sid repeats an earlier one, reporting each; warns
+/// about unknown classtypes.
 fn check_rules(
     rules: &mut Vec<Rule>,
     classifications: &Classifications,
     earlier: &mut [Rule],
     errors: &mut Vec<Diagnostic>,
+    warnings: &mut Vec<Diagnostic>,
 ) {
     let mut seen: std::collections::HashMap<(u32, u64), String> = earlier
         .iter()
@@ -559,15 +574,16 @@ fn check_rules(
         if let Some(ct) = &r.classtype
             && !classifications.contains_key(ct)
         {
-            errors.push(Diagnostic {
+            // Suricata warns and loads the rule (its alerts carry no
+            // category); so do we.
+            warnings.push(Diagnostic {
                 file,
                 line,
                 column: 1,
                 message: format!(
-                    "classtype `{ct}` is not in the classification file; rule skipped"
+                    "warning: classtype `{ct}` is not in the classification file; alerts will have no category"
                 ),
             });
-            return false;
         }
         seen.insert((r.gid, r.sid), r.origin.clone());
         true
