@@ -11,6 +11,8 @@ use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 
 use crate::capture::{LinkType, RawPacket};
 
+pub mod defrag;
+
 /// Transport protocol of a decoded packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Proto {
@@ -83,6 +85,9 @@ pub struct Decoded<'a> {
     pub tcp_window: u16,
     /// The IP packet is a fragment (payload incomplete).
     pub fragment: bool,
+    /// The whole IPv4 packet (header and payload) of a fragment, for
+    /// reassembly; empty otherwise.
+    pub ip_packet: &'a [u8],
     /// VLAN ids, outer first.
     vlans: [u16; 2],
     n_vlans: u8,
@@ -160,6 +165,15 @@ pub fn decode<'a>(pkt: &RawPacket<'a>) -> Result<Decoded<'a>, DecodeOutcome> {
         }
         Some(NetSlice::Arp(_)) | None => return Err(DecodeOutcome::NotIp),
     };
+    let mut ip_packet: &[u8] = &[];
+    if fragment && let Some(NetSlice::Ipv4(v4)) = &sliced.net {
+        // where the IP header starts in the frame (address arithmetic only)
+        let off = (v4.header().slice().as_ptr() as usize).wrapping_sub(pkt.data.as_ptr() as usize);
+        let total = usize::from(v4.header().total_len());
+        if let Some(p) = pkt.data.get(off..off.saturating_add(total)) {
+            ip_packet = p;
+        }
+    }
     let mut vlans = [0u16; 2];
     let mut n_vlans = 0u8;
     for ext in &sliced.link_exts {
@@ -184,6 +198,7 @@ pub fn decode<'a>(pkt: &RawPacket<'a>) -> Result<Decoded<'a>, DecodeOutcome> {
         tcp_ts: None,
         icmp: None,
         ip_proto: ip_number,
+        ip_packet,
         ttl,
         ip_len,
         tos,

@@ -110,6 +110,7 @@ pub struct Pipeline {
     pub stats: PipelineStats,
     hits: Vec<Hit>,
     ended: Vec<Flow>,
+    defrag: crate::decode::defrag::Defrag,
     last_ts: i64,
 }
 
@@ -148,6 +149,7 @@ impl Pipeline {
             stats: PipelineStats::default(),
             hits: Vec::new(),
             ended: Vec::new(),
+            defrag: crate::decode::defrag::Defrag::default(),
             last_ts: 0,
         }
     }
@@ -177,7 +179,37 @@ impl Pipeline {
         self.stats.ipv4_or_ipv6 += 1;
         if d.fragment {
             self.stats.fragments += 1;
+            if d.ip_packet.is_empty() {
+                return;
+            }
+            // IPv4 fragments are reassembled; the datagram then takes the
+            // normal path (with the frame length of the last fragment).
+            if let Some(whole) = self.defrag.add(ts, d.ip_packet) {
+                let raw = RawPacket {
+                    ts_micros: ts,
+                    link: crate::capture::LinkType::Raw,
+                    data: &whole,
+                };
+                if let Ok(d2) = decode(&raw)
+                    && !d2.fragment
+                {
+                    self.process_decoded(&d2, pkt.data.len(), ts, pcap_cnt, out);
+                }
+            }
+            return;
         }
+        self.process_decoded(&d, pkt.data.len(), ts, pcap_cnt, out);
+    }
+
+    fn process_decoded(
+        &mut self,
+        d: &crate::decode::Decoded<'_>,
+        frame_len: usize,
+        ts: i64,
+        pcap_cnt: u64,
+        out: &mut Vec<Event>,
+    ) {
+        let d = *d;
         let transport = match d.proto {
             Proto::Tcp => {
                 self.stats.tcp += 1;
@@ -204,7 +236,7 @@ impl Pipeline {
         let mut dir = usize::from(!to_server);
         let first_in_direction = flow.pkts[dir] == 0;
         flow.pkts[dir] += 1;
-        flow.bytes[dir] += pkt.data.len() as u64;
+        flow.bytes[dir] += frame_len as u64;
         flow.last_ts = ts;
         flow.tcp_flags[dir] |= d.tcp_flags.bits;
 
@@ -664,6 +696,14 @@ impl Pipeline {
             }),
         );
         stats.insert("app_layer".into(), json!({ "events": s.app_events }));
+        let df = &self.defrag.stats;
+        stats.insert(
+            "defrag".into(),
+            json!({
+                "fragments": df.fragments, "reassembled": df.reassembled,
+                "timeouts": df.timeouts, "overlaps": df.overlaps, "dropped": df.dropped,
+            }),
+        );
         stats.insert("stream".into(), json!({ "events": s.stream_events }));
         if let Some((received, dropped)) = kernel {
             stats.insert(
@@ -804,4 +844,59 @@ fn alert_flow(flow: &Flow, shift: i64) -> Value {
         "src_port": flow.client.1,
         "dest_port": flow.server.1,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::LinkType;
+    use crate::detect::signature::{DEFAULT_CLASSIFICATION, Vars, parse_classifications};
+
+    /// A UDP datagram split into two IPv4 fragments, the signature across
+    /// the cut: only reassembly finds it.
+    #[test]
+    fn fragmented_datagram_is_reassembled_before_detection() {
+        let rules = RuleSet::compile_str(
+            "t.rules",
+            r#"alert udp any any -> any any (msg:"split"; content:"EVILPAYLOAD"; sid:1;)"#,
+            &Vars::default(),
+            parse_classifications(DEFAULT_CLASSIFICATION),
+        )
+        .unwrap();
+        let mut whole = Vec::new();
+        etherparse::PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .udp(4000, 5000)
+            .write(&mut whole, b"xxxxxxxEVILPAYLOADxxxxxxxxx")
+            .unwrap();
+        // fragment the IP payload (UDP header + data) at 16 bytes
+        let (hdr, body) = whole.split_at(20);
+        let mk = |off: usize, more: bool, part: &[u8]| {
+            let mut p = hdr.to_vec();
+            p[2..4].copy_from_slice(&((20 + part.len()) as u16).to_be_bytes());
+            p[4..6].copy_from_slice(&77u16.to_be_bytes());
+            let fo = (off / 8) as u16 | if more { 0x2000 } else { 0 };
+            p[6..8].copy_from_slice(&fo.to_be_bytes());
+            p.extend_from_slice(part);
+            p
+        };
+        let f1 = mk(0, true, &body[..16]);
+        let f2 = mk(16, false, &body[16..]);
+        let mut p = Pipeline::new(Arc::new(rules), Identity::default(), false);
+        let mut out = Vec::new();
+        for (i, f) in [f2, f1].iter().enumerate() {
+            p.process(
+                &RawPacket {
+                    ts_micros: i as i64,
+                    link: LinkType::Raw,
+                    data: f,
+                },
+                &mut out,
+            );
+        }
+        let alerts = out.iter().filter(|e| e.event_type == "alert").count();
+        assert_eq!(alerts, 1, "{out:?}");
+        let stats = p.stats_event(0, None).stats.unwrap();
+        assert_eq!(stats["defrag"]["reassembled"], 1);
+        assert_eq!(stats["decoder"]["fragments"], 2);
+    }
 }
