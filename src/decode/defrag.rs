@@ -216,7 +216,7 @@ fn parse_fragment(p: &[u8]) -> Option<Fragment<'_>> {
     let offset = usize::from(flags_off & 0x1fff) * 8;
     let payload = &p[hl..total];
     // every fragment but the last carries a multiple of 8 bytes
-    if more && payload.len() % 8 != 0 {
+    if more && !payload.len().is_multiple_of(8) {
         return None;
     }
     Some(Fragment {
