@@ -315,7 +315,7 @@ fn cmd_rules_check(files: &[PathBuf]) -> Result<()> {
 
 async fn cmd_sensor(config: &Path) -> Result<()> {
     let cfg = SensorConfig::load(config)?;
-    let (vars, _) = replay::settings(&[])?;
+    let vars = cfg.rules.vars();
     let classes = parse_classifications(canhgac::detect::signature::DEFAULT_CLASSIFICATION);
     let paths: Vec<&Path> = cfg.rules.files.iter().map(PathBuf::as_path).collect();
     let (rules, report) = RuleSet::load(&paths, &vars, classes);

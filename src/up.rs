@@ -205,6 +205,7 @@ pub async fn run_demo(listen: &str, data_dir: &Path) -> Result<(), UpError> {
         },
         rules: sensor::RulesSection {
             files: vec![rules_path.clone()],
+            ..Default::default()
         },
         logs: sensor::LogsSection { files: vec![log] },
     };

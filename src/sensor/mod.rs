@@ -140,6 +140,51 @@ pub struct RulesSection {
     /// Suricata-syntax rule files.
     #[serde(default)]
     pub files: Vec<PathBuf>,
+    /// Address variables (`HOME_NET = "[10.20.0.0/16]"`) over Suricata's
+    /// defaults.
+    #[serde(default)]
+    pub address_vars: std::collections::BTreeMap<String, String>,
+    /// Port variables (`HTTP_PORTS = "[80,8080]"`).
+    #[serde(default)]
+    pub port_vars: std::collections::BTreeMap<String, String>,
+    /// A Suricata `threshold.config` (suppress, threshold, rate_filter).
+    #[serde(default)]
+    pub threshold_file: Option<PathBuf>,
+    /// Pick up TCP sessions whose handshake was not seen (off by default,
+    /// as in Suricata).
+    #[serde(default)]
+    pub midstream: bool,
+}
+
+impl RulesSection {
+    /// Rule variables: Suricata's defaults with this section's overrides.
+    pub fn vars(&self) -> crate::detect::signature::Vars {
+        let mut sets = Vec::new();
+        for (k, v) in &self.address_vars {
+            sets.push((format!("vars.address-groups.{k}"), v.clone()));
+        }
+        for (k, v) in &self.port_vars {
+            sets.push((format!("vars.port-groups.{k}"), v.clone()));
+        }
+        match replay::settings(&sets) {
+            Ok((vars, _)) => vars,
+            Err(_) => crate::detect::signature::Vars::default(),
+        }
+    }
+
+    /// The packet-path settings this section implies.
+    ///
+    /// # Errors
+    /// An unreadable or invalid threshold file, with file:line:column.
+    pub fn pipeline_config(&self) -> Result<pipeline::PipelineConfig, String> {
+        let mut sets = vec![("stream.midstream".to_string(), self.midstream.to_string())];
+        if let Some(t) = &self.threshold_file {
+            sets.push(("threshold-file".to_string(), t.display().to_string()));
+        }
+        replay::pipeline_settings(&sets, &self.vars())
+            .map(|(c, _)| c)
+            .map_err(|e| e.to_string())
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -234,6 +279,8 @@ impl Credentials {
 /// Errors of the sensor runtime.
 #[derive(Debug, thiserror::Error)]
 pub enum SensorError {
+    #[error("rules: {0}")]
+    Config(String),
     #[error("{}", replay::render_diagnostics(.0))]
     Rules(Vec<crate::detect::signature::Diagnostic>),
     #[error("enrolment: {0}")]
@@ -381,7 +428,8 @@ fn produce(
     stop: &AtomicBool,
     counters: &SensorCounters,
 ) -> Result<(), SensorError> {
-    let mut pipeline = Pipeline::new(rules, identity, false);
+    let pcfg = cfg.rules.pipeline_config().map_err(SensorError::Config)?;
+    let mut pipeline = Pipeline::with_config(rules, identity, pcfg);
     let mut events = Vec::new();
     // Files wait for room in the queue; live capture cannot, so it counts.
     let send_wait = |ev: Event| tx.blocking_send(ev).is_ok();
