@@ -15,6 +15,24 @@ use super::rule::{
 };
 use super::threshold::{parse_detection_filter, parse_threshold};
 
+/// Legacy `http_*` names that Suricata 7 treats as sticky buffers.
+const STICKY_ALIASES: &[&str] = &[
+    "http_content_type",
+    "http_content_len",
+    "http_accept",
+    "http_accept_enc",
+    "http_accept_lang",
+    "http_referer",
+    "http_connection",
+    "http_header_names",
+    "http_protocol",
+    "http_start",
+    "http_request_line",
+    "http_response_line",
+    "http_location",
+    "http_server",
+];
+
 /// Stream events the TCP tracker raises.
 pub const STREAM_EVENTS: &[&str] = &["pkt_invalid_timestamp", "rst_invalid"];
 
@@ -142,6 +160,14 @@ impl<'n> OptionState<'n> {
         }
         if let Some(b) = Buffer::modifier(key) {
             no_value(raw_val)?;
+            // Suricata 7 registers the newer legacy names as aliases of the
+            // sticky buffer, not as content modifiers.
+            if STICKY_ALIASES.contains(&key) {
+                self.current = b;
+                self.last_content = None;
+                let _ = self.list(rule, b);
+                return Ok(());
+            }
             return self.move_last_content(rule, b, key_off, key);
         }
 

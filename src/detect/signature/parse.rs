@@ -302,12 +302,12 @@ fn split_options(text: &str, start: usize, end: usize) -> Vec<RawOption<'_>> {
         }
         let opt_start = i;
         let mut j = i;
-        let mut in_quote = false;
+        // As Suricata: an option ends at the first `;` not escaped with `\`,
+        // quotes or not (a `;` inside a content must be written `\;`).
         while j < end {
             match bytes[j] {
                 b'\\' => j += 1,
-                b'"' => in_quote = !in_quote,
-                b';' if !in_quote => break,
+                b';' => break,
                 _ => {}
             }
             j += 1;
