@@ -53,6 +53,8 @@ pub enum AppEvent {
     Http(u64),
     /// A file (HTTP body) of a transaction; `true` for an upload.
     File(u64, bool),
+    /// A protocol anomaly the parser found in a transaction.
+    Anomaly(u64, &'static str),
     /// A DNS message: its EVE `dns` object and transaction id.
     Dns(Value, u64, bool),
     /// The TLS handshake is far enough to log.
@@ -149,6 +151,9 @@ impl DnsState {
 
 /// Queues the file records and the `http` record of a finished transaction.
 fn push_http(events: &mut Vec<AppEvent>, t: &http::HttpTx) {
+    for a in &t.anomalies {
+        events.push(AppEvent::Anomaly(t.id, a));
+    }
     if t.request_entity_len > 0 {
         events.push(AppEvent::File(t.id, true));
     }
@@ -986,6 +991,10 @@ impl TxView for AppTx<'_> {
                 }
             }
             AppTx::Dns(t) => match buf {
+                Buffer::DnsOpcode => {
+                    let m = t.request.as_ref().or(t.response.as_ref())?;
+                    Some(vec![Cow::Owned(vec![m.opcode])])
+                }
                 Buffer::DnsQuery => {
                     let m = t.request.as_ref()?;
                     Some(

@@ -171,8 +171,15 @@ impl Pipeline {
                 self.stats.unsupported_link += 1;
                 return;
             }
-            Err(DecodeOutcome::Invalid(_)) => {
+            Err(DecodeOutcome::Invalid(why)) => {
                 self.stats.invalid += 1;
+                let mut ev = self.event("anomaly", ts);
+                ev.extra.insert("pcap_cnt".into(), json!(pcap_cnt));
+                ev.extra.insert(
+                    "anomaly".into(),
+                    json!({ "type": "decode", "event": "INVALID_PACKET", "message": why }),
+                );
+                out.push(ev);
                 return;
             }
         };
@@ -250,6 +257,23 @@ impl Pipeline {
             handshake_ack = up.completed_handshake;
             events.clone_from(&up.events);
             self.stats.stream_events += up.events.len() as u64;
+            for e in &up.events {
+                let mut ev = Event::new("anomaly", ts + self.time_shift_micros);
+                ev.sensor_id = self.identity.sensor_id.clone();
+                ev.unit = self.identity.unit.clone();
+                ev.flow_id = Some(flow.id);
+                ev.extra.insert("pcap_cnt".into(), json!(pcap_cnt));
+                ev.src_ip = Some(eve_ip(d.src));
+                ev.dest_ip = Some(eve_ip(d.dst));
+                ev.src_port = Some(d.sport);
+                ev.dest_port = Some(d.dport);
+                ev.proto = Some(d.proto.eve_name());
+                ev.extra.insert(
+                    "anomaly".into(),
+                    json!({ "type": "stream", "event": e.to_ascii_uppercase() }),
+                );
+                out.push(ev);
+            }
             stream_payload_ok = !up.added_to_stream;
             // IDS mode, as Suricata: the application layer reads what the
             // receiver acknowledged; a RST or FIN flushes the sender's side.
@@ -569,6 +593,20 @@ impl Pipeline {
                 ev.extra.insert("http".into(), crate::applayer::http_eve(t));
                 ev.app_proto = Some("http".into());
                 ev.fileinfo = serde_json::from_value(crate::applayer::file_eve(t, *to_server)).ok();
+                ev
+            }
+            AppEvent::Anomaly(id, name) => {
+                let mut ev = self.base_event("anomaly", flow, ts, true);
+                ev.extra.insert("tx_id".into(), json!(id));
+                ev.extra.insert(
+                    "anomaly".into(),
+                    json!({
+                        "app_proto": flow.app.eve_name().unwrap_or("unknown"),
+                        "type": "applayer",
+                        "event": name.to_ascii_uppercase(),
+                        "layer": "proto_parser",
+                    }),
+                );
                 ev
             }
             AppEvent::Http(id) => {
@@ -898,5 +936,33 @@ mod tests {
         let stats = p.stats_event(0, None).stats.unwrap();
         assert_eq!(stats["defrag"]["reassembled"], 1);
         assert_eq!(stats["decoder"]["fragments"], 2);
+    }
+
+    #[test]
+    fn malformed_packets_are_counted_and_logged_as_anomalies() {
+        let rules = RuleSet::compile_str(
+            "t.rules",
+            "",
+            &Vars::default(),
+            parse_classifications(DEFAULT_CLASSIFICATION),
+        )
+        .unwrap();
+        let mut p = Pipeline::new(Arc::new(rules), Identity::default(), false);
+        let mut out = Vec::new();
+        // an IPv4 header that claims more bytes than there are
+        let bad = [
+            0x45u8, 0, 0x05, 0xdc, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0,
+        ];
+        p.process(
+            &RawPacket {
+                ts_micros: 1,
+                link: LinkType::Raw,
+                data: &bad,
+            },
+            &mut out,
+        );
+        assert_eq!(p.stats.invalid, 1);
+        let a = out.iter().find(|e| e.event_type == "anomaly").unwrap();
+        assert_eq!(a.extra["anomaly"]["type"], "decode");
     }
 }

@@ -90,6 +90,8 @@ pub enum Buffer {
     HttpAcceptLang,
     HttpServer,
     DnsQuery,
+    /// The DNS opcode as one byte (for the `dns.opcode` keyword).
+    DnsOpcode,
     TlsSni,
     TlsCerts,
     TlsCertSubject,
@@ -226,6 +228,9 @@ impl Buffer {
 
     /// Name used in diagnostics and `rules check`.
     pub fn name(self) -> &'static str {
+        if self == Buffer::DnsOpcode {
+            return "dns.opcode";
+        }
         STICKY
             .iter()
             .find(|(_, b)| *b == self)
@@ -239,7 +244,7 @@ impl Buffer {
         use Buffer::*;
         match self {
             Payload => None,
-            DnsQuery => Some(AppProto::Dns),
+            DnsQuery | DnsOpcode => Some(AppProto::Dns),
             TlsSni | TlsCerts | TlsCertSubject | TlsCertIssuer | TlsCertSerial
             | TlsCertFingerprint | Ja3Hash | Ja3String | Ja3sHash | Ja3sString => {
                 Some(AppProto::Tls)
@@ -255,9 +260,8 @@ impl Buffer {
         match self {
             HttpUri | HttpUriRaw | HttpMethod | HttpRequestLine | HttpHost | HttpHostRaw
             | HttpUserAgent | HttpCookie | HttpRequestBody | HttpReferer | HttpAccept
-            | HttpAcceptEnc | HttpAcceptLang | DnsQuery | TlsSni | Ja3Hash | Ja3String => {
-                Side::ToServer
-            }
+            | HttpAcceptEnc | HttpAcceptLang | DnsQuery | DnsOpcode | TlsSni | Ja3Hash
+            | Ja3String => Side::ToServer,
             HttpResponseLine | HttpStatCode | HttpStatMsg | HttpResponseBody | HttpLocation
             | HttpServer | TlsCerts | TlsCertSubject | TlsCertIssuer | TlsCertSerial
             | TlsCertFingerprint | Ja3sHash | Ja3sString => Side::ToClient,

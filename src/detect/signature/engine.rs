@@ -255,21 +255,28 @@ impl Engine {
         if self.seen.len() != words {
             self.seen = vec![0; words];
         }
+        let mut words_used: Vec<u32> = Vec::with_capacity(cands.len());
         for &c in &cands {
             if let Some(w) = self.seen.get_mut((c / 64) as usize) {
+                if *w == 0 {
+                    words_used.push(c / 64);
+                }
                 *w |= 1 << (c % 64);
             }
         }
+        // visit only the words touched (cost follows the candidates, not
+        // the size of the rule set)
+        words_used.sort_unstable();
         cands.clear();
-        for (wi, w) in self.seen.iter_mut().enumerate() {
-            let mut bits = *w;
-            if bits == 0 {
+        for wi in words_used {
+            let Some(w) = self.seen.get_mut(wi as usize) else {
                 continue;
-            }
+            };
+            let mut bits = *w;
             *w = 0;
             while bits != 0 {
                 let b = bits.trailing_zeros();
-                cands.push(wi as u32 * 64 + b);
+                cands.push(wi * 64 + b);
                 bits &= bits - 1;
             }
         }

@@ -467,6 +467,29 @@ impl<'n> OptionState<'n> {
                 rule.detection_filter =
                     Some(parse_detection_filter(need(raw_val, key, key_off)?).map_err(verr)?);
             }
+            "dns.opcode" => {
+                let v = need(raw_val, key, key_off)?;
+                let (negated, n) = match v.strip_prefix('!') {
+                    Some(r) => (true, r.trim()),
+                    None => (false, v),
+                };
+                let op: u8 = n
+                    .parse()
+                    .ok()
+                    .filter(|o| *o < 16)
+                    .ok_or_else(|| verr(format!("`dns.opcode` expects 0-15, found `{n}`")))?;
+                let li = self.list(rule, Buffer::DnsOpcode);
+                rule.lists[li].items.push(Inspect::ByteTest(ByteTest {
+                    nbytes: 1,
+                    negated,
+                    op: ByteOp::Eq,
+                    value: Val::Lit(i64::from(op)),
+                    offset: Val::Lit(0),
+                    relative: false,
+                    format: NumFormat::Big,
+                    bitmask: None,
+                }));
+            }
             "stream-event" => {
                 let v = need(raw_val, key, key_off)?;
                 let known = STREAM_EVENTS.iter().find(|e| **e == v.trim()).copied();
