@@ -1,5 +1,467 @@
-//! YARA over files extracted from traffic and over watched directories, with
-//! hash caching so that a file is scanned once.
+//! YARA: files carried in traffic and files on the units' servers.
 //!
-//! Empty for now. The scanner will sit behind one small interface so that
-//! `yara` (libyara) can later be swapped for `yara-x`.
+//! The scanner sits behind one small interface ([`YaraRules`]:
+//! compile once, `scan(bytes, externals)`) so that libyara (the `yara`
+//! crate, vendored libyara 4.5) can later be swapped for `yara-x` without
+//! touching callers. Compiled rules are immutable and shared by worker
+//! threads behind an `Arc`; a reload builds a new set and swaps the `Arc`.
+//!
+//! Public rule sets expect the externals `filename`, `filepath`,
+//! `extension`, `filetype` and `owner`; they are declared (empty) at
+//! compile time and set per file at scan time. [`ScanCache`] keys results
+//! by the content's SHA-256 (plus the externals when the rules use them),
+//! so a file seen twice — the same attachment sent to ten people, a web
+//! root swept every hour — is scanned once. Each scan has a time limit.
+
+pub mod files;
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+/// The bundled rule set (`rules/yara/canhgac.yar`).
+pub const BUNDLED_RULES: &str = include_str!("../../../rules/yara/canhgac.yar");
+
+/// Externals set per file, as public rule sets expect them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Externals {
+    pub filename: String,
+    pub filepath: String,
+    pub extension: String,
+    pub filetype: String,
+    pub owner: String,
+}
+
+const EXTERNALS: [&str; 5] = ["filename", "filepath", "extension", "filetype", "owner"];
+
+/// One rule that matched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct YaraMatch {
+    pub rule: String,
+    pub namespace: String,
+    pub tags: Vec<String>,
+    /// The rule's meta, in order (`author`, `reference`, `description`, …).
+    pub meta: Vec<(String, Value)>,
+}
+
+impl YaraMatch {
+    /// A meta value as text.
+    pub fn meta_str(&self, key: &str) -> Option<String> {
+        self.meta
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+    }
+}
+
+/// A rule-file error, with file and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YaraDiagnostic {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+    pub warning: bool,
+}
+
+impl std::fmt::Display for YaraDiagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let level = if self.warning { "warning" } else { "error" };
+        write!(f, "{}:{}: {level}: {}", self.file, self.line, self.message)
+    }
+}
+
+/// Errors of the YARA room.
+#[derive(Debug, thiserror::Error)]
+pub enum YaraError {
+    #[error("{}", render(.0))]
+    Compile(Vec<YaraDiagnostic>),
+    #[error("{path}: {message}")]
+    Io { path: PathBuf, message: String },
+    #[error("yara: {0}")]
+    Engine(String),
+    #[error("scan timed out after {0} s")]
+    Timeout(i32),
+}
+
+fn render(d: &[YaraDiagnostic]) -> String {
+    d.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Compiled YARA rules.
+pub struct YaraRules {
+    rules: yara::Rules,
+    /// Whether any rule mentions an external (then the cache keys on them).
+    uses_externals: bool,
+    count: usize,
+}
+
+impl std::fmt::Debug for YaraRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "YaraRules({} rules)", self.count)
+    }
+}
+
+fn compiler() -> Result<yara::Compiler, YaraError> {
+    let mut c = yara::Compiler::new().map_err(|e| YaraError::Engine(e.to_string()))?;
+    for name in EXTERNALS {
+        c.define_variable(name, "")
+            .map_err(|e| YaraError::Engine(e.to_string()))?;
+    }
+    Ok(c)
+}
+
+fn compile_error(e: yara::Error, default_file: &str) -> YaraError {
+    match e {
+        yara::Error::Compile(errs) => YaraError::Compile(
+            errs.iter()
+                .map(|c| YaraDiagnostic {
+                    file: c
+                        .filename
+                        .clone()
+                        .unwrap_or_else(|| default_file.to_string()),
+                    line: c.line,
+                    message: c.message.clone(),
+                    warning: c.level != yara::CompileErrorLevel::Error,
+                })
+                .collect(),
+        ),
+        other => YaraError::Engine(other.to_string()),
+    }
+}
+
+fn mentions_externals(text: &str) -> bool {
+    EXTERNALS.iter().any(|name| {
+        text.match_indices(name).any(|(i, _)| {
+            let before = text[..i].chars().next_back();
+            let after = text[i + name.len()..].chars().next();
+            let ident =
+                |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$');
+            !ident(before) && !ident(after)
+        })
+    })
+}
+
+impl YaraRules {
+    /// Compiles rule files (each in its own namespace, named after the file).
+    ///
+    /// # Errors
+    /// Every compile error with file and line; unreadable files.
+    pub fn compile_files(paths: &[&Path]) -> Result<YaraRules, YaraError> {
+        let mut c = compiler()?;
+        let mut uses = false;
+        for p in paths {
+            let text = std::fs::read_to_string(p).map_err(|e| YaraError::Io {
+                path: p.to_path_buf(),
+                message: e.to_string(),
+            })?;
+            uses |= mentions_externals(&text);
+            let ns = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "default".into());
+            c = c
+                .add_rules_file_with_namespace(p, &ns)
+                .map_err(|e| compile_error(e, &p.display().to_string()))?;
+        }
+        Self::finish(c, uses)
+    }
+
+    /// Compiles rules from text (the bundled set, tests).
+    ///
+    /// # Errors
+    /// Every compile error, with `name` as the file.
+    pub fn compile_str(name: &str, text: &str) -> Result<YaraRules, YaraError> {
+        let c = compiler()?
+            .add_rules_str_with_namespace(text, name)
+            .map_err(|e| compile_error(e, name))?;
+        Self::finish(c, mentions_externals(text))
+    }
+
+    /// The bundled rule set.
+    ///
+    /// # Errors
+    /// Only if the bundled file is broken (a test guards against it).
+    pub fn bundled() -> Result<YaraRules, YaraError> {
+        Self::compile_str("canhgac", BUNDLED_RULES)
+    }
+
+    fn finish(c: yara::Compiler, uses_externals: bool) -> Result<YaraRules, YaraError> {
+        let rules = c
+            .compile_rules()
+            .map_err(|e| YaraError::Engine(e.to_string()))?;
+        let count = rules.get_rules().len();
+        Ok(YaraRules {
+            rules,
+            uses_externals,
+            count,
+        })
+    }
+
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Whether results depend on the externals.
+    pub fn uses_externals(&self) -> bool {
+        self.uses_externals
+    }
+
+    /// Scans bytes with the given externals and a time limit.
+    ///
+    /// # Errors
+    /// [`YaraError::Timeout`] when the limit is hit, or an engine error.
+    pub fn scan(
+        &self,
+        data: &[u8],
+        ext: &Externals,
+        timeout_secs: i32,
+    ) -> Result<Vec<YaraMatch>, YaraError> {
+        let mut scanner = self
+            .rules
+            .scanner()
+            .map_err(|e| YaraError::Engine(e.to_string()))?;
+        scanner.set_timeout(timeout_secs);
+        for (name, value) in [
+            ("filename", &ext.filename),
+            ("filepath", &ext.filepath),
+            ("extension", &ext.extension),
+            ("filetype", &ext.filetype),
+            ("owner", &ext.owner),
+        ] {
+            scanner
+                .define_variable(name, value.as_str())
+                .map_err(|e| YaraError::Engine(e.to_string()))?;
+        }
+        let found = scanner.scan_mem(data).map_err(|e| {
+            if e.kind == yara::YaraErrorKind::ScanTimeout {
+                YaraError::Timeout(timeout_secs)
+            } else {
+                YaraError::Engine(e.to_string())
+            }
+        })?;
+        Ok(found
+            .into_iter()
+            .map(|r| YaraMatch {
+                rule: r.identifier.to_string(),
+                namespace: r.namespace.to_string(),
+                tags: r.tags.iter().map(|t| (*t).to_string()).collect(),
+                meta: r
+                    .metadatas
+                    .iter()
+                    .map(|m| {
+                        let v = match m.value {
+                            yara::MetadataValue::Integer(i) => Value::from(i),
+                            yara::MetadataValue::String(s) => Value::from(s),
+                            yara::MetadataValue::Boolean(b) => Value::from(b),
+                        };
+                        (m.identifier.to_string(), v)
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+}
+
+/// Results by content hash, bounded (oldest out first), with hit counts.
+#[derive(Debug)]
+pub struct ScanCache {
+    map: HashMap<([u8; 32], Option<Externals>), Arc<Vec<YaraMatch>>>,
+    order: VecDeque<([u8; 32], Option<Externals>)>,
+    capacity: usize,
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl ScanCache {
+    pub fn new(capacity: usize) -> Self {
+        ScanCache {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    /// The matches of `data`, from the cache or by scanning.
+    ///
+    /// # Errors
+    /// A scan error (not cached, so the next sight retries).
+    pub fn scan(
+        &mut self,
+        rules: &YaraRules,
+        sha256: [u8; 32],
+        data: &[u8],
+        ext: &Externals,
+        timeout_secs: i32,
+    ) -> Result<Arc<Vec<YaraMatch>>, YaraError> {
+        let key = (sha256, rules.uses_externals().then(|| ext.clone()));
+        if let Some(m) = self.map.get(&key) {
+            self.hits += 1;
+            return Ok(Arc::clone(m));
+        }
+        self.misses += 1;
+        let m = Arc::new(rules.scan(data, ext, timeout_secs)?);
+        if self.map.len() >= self.capacity
+            && let Some(old) = self.order.pop_front()
+        {
+            self.map.remove(&old);
+        }
+        self.order.push_back(key.clone());
+        self.map.insert(key, Arc::clone(&m));
+        Ok(m)
+    }
+}
+
+/// The EVE `metadata` of a YARA alert: rule, namespace, tags and the
+/// rule's own meta (author and reference kept, as the DRL licence asks).
+pub fn alert_metadata(m: &YaraMatch) -> Map<String, Value> {
+    let mut md = Map::new();
+    md.insert("yara_rule".into(), Value::from(vec![m.rule.clone()]));
+    md.insert(
+        "yara_namespace".into(),
+        Value::from(vec![m.namespace.clone()]),
+    );
+    if !m.tags.is_empty() {
+        md.insert("tags".into(), Value::from(m.tags.clone()));
+    }
+    for (k, v) in &m.meta {
+        let s = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let entry = md
+            .entry(k.clone())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(a) = entry {
+            a.push(Value::String(s));
+        }
+    }
+    md
+}
+
+/// A stable signature id for a YARA rule (EVE alerts need one): FNV-1a of
+/// `namespace:rule`, in 1..2^31.
+pub fn signature_id(m: &YaraMatch) -> u64 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in m.namespace.bytes().chain([b':']).chain(m.rule.bytes()) {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    u64::from(h & 0x7fff_ffff).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULES: &str = r#"
+rule test_marker : demo {
+    meta:
+        author = "canhgac tests"
+        reference = "https://example.invalid/ref"
+        score = 7
+    strings:
+        $a = "canhgac-marker"
+    condition:
+        $a
+}
+rule by_name {
+    condition:
+        filename == "x.php"
+}
+"#;
+
+    #[test]
+    fn scans_with_meta_tags_and_externals() {
+        let r = YaraRules::compile_str("t", RULES).unwrap();
+        assert_eq!(r.len(), 2);
+        assert!(r.uses_externals());
+        let m = r
+            .scan(b"... canhgac-marker ...", &Externals::default(), 5)
+            .unwrap();
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].rule, "test_marker");
+        assert_eq!(m[0].tags, vec!["demo"]);
+        assert_eq!(m[0].meta_str("author").as_deref(), Some("canhgac tests"));
+        assert_eq!(m[0].meta_str("score").as_deref(), Some("7"));
+        let ext = Externals {
+            filename: "x.php".into(),
+            ..Default::default()
+        };
+        let m = r.scan(b"nothing", &ext, 5).unwrap();
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].rule, "by_name");
+        let md = alert_metadata(&m[0]);
+        assert_eq!(md["yara_rule"][0], "by_name");
+    }
+
+    #[test]
+    fn compile_errors_name_file_and_line() {
+        let err = YaraRules::compile_str("bad", "rule a {\n condition:\n  $x\n}\n").unwrap_err();
+        let YaraError::Compile(d) = err else {
+            panic!("{err}");
+        };
+        assert_eq!(d[0].file, "bad");
+        // libyara reports an undefined string where the condition ends
+        assert!((3..=4).contains(&d[0].line), "{:?}", d[0]);
+        assert!(d[0].message.contains("$x"), "{:?}", d[0]);
+        assert!(!d[0].warning);
+    }
+
+    #[test]
+    fn cache_scans_the_same_content_once() {
+        let r =
+            YaraRules::compile_str("t", "rule m { strings: $a = \"abc\" condition: $a }").unwrap();
+        assert!(!r.uses_externals());
+        let mut c = ScanCache::new(2);
+        let h = [1u8; 32];
+        let e1 = Externals {
+            filename: "a".into(),
+            ..Default::default()
+        };
+        let e2 = Externals {
+            filename: "b".into(),
+            ..Default::default()
+        };
+        assert_eq!(c.scan(&r, h, b"xabcx", &e1, 5).unwrap().len(), 1);
+        assert_eq!(c.scan(&r, h, b"xabcx", &e2, 5).unwrap().len(), 1);
+        assert_eq!((c.hits, c.misses), (1, 1));
+    }
+
+    #[test]
+    fn bundled_rules_compile() {
+        let r = YaraRules::bundled().unwrap();
+        let eicar = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+        let m = r.scan(eicar, &Externals::default(), 5).unwrap();
+        assert!(m.iter().any(|m| m.rule.contains("EICAR")), "{m:?}");
+        assert!(m.iter().all(|m| m.meta_str("author").is_some()));
+    }
+
+    #[test]
+    fn signature_ids_are_stable_and_distinct() {
+        let a = YaraMatch {
+            rule: "a".into(),
+            namespace: "n".into(),
+            tags: vec![],
+            meta: vec![],
+        };
+        let mut b = a.clone();
+        b.rule = "b".into();
+        assert_eq!(signature_id(&a), signature_id(&a.clone()));
+        assert_ne!(signature_id(&a), signature_id(&b));
+    }
+}

@@ -1,0 +1,248 @@
+//! Files for YARA: hashes, a magic type, the externals, directory walks, and
+//! the EVE records of a scanned file (`fileinfo`, plus an `alert` per rule
+//! that matched).
+
+use std::path::{Path, PathBuf};
+
+use md5::Md5;
+use serde_json::{Value, json};
+use sha1::Sha1;
+use sha2::Sha256;
+
+use super::{Externals, YaraMatch, alert_metadata, signature_id};
+use crate::event::{Alert, Event};
+
+/// Hashes of a file's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hashes {
+    pub md5: String,
+    pub sha1: String,
+    pub sha256: [u8; 32],
+}
+
+impl Hashes {
+    pub fn of(data: &[u8]) -> Hashes {
+        Hashes {
+            md5: hex::encode(<Md5 as md5::Digest>::digest(data)),
+            sha1: hex::encode(<Sha1 as sha1::Digest>::digest(data)),
+            sha256: <Sha256 as sha2::Digest>::digest(data).into(),
+        }
+    }
+
+    pub fn sha256_hex(&self) -> String {
+        hex::encode(self.sha256)
+    }
+}
+
+/// A short description of the content, from its first bytes (what rule
+/// sets call `filetype`).
+pub fn magic(data: &[u8]) -> &'static str {
+    let starts = |m: &[u8]| data.starts_with(m);
+    if starts(b"MZ") {
+        "PE32 executable"
+    } else if starts(b"\x7fELF") {
+        "ELF executable"
+    } else if starts(b"%PDF") {
+        "PDF document"
+    } else if starts(b"PK\x03\x04") {
+        if memchr::memmem::find(data, b"vbaProject.bin").is_some() {
+            "Office Open XML document with macros"
+        } else if memchr::memmem::find(data, b"[Content_Types].xml").is_some() {
+            "Office Open XML document"
+        } else {
+            "Zip archive"
+        }
+    } else if starts(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1") {
+        "Composite Document File V2 (OLE)"
+    } else if starts(b"\x1f\x8b") {
+        "gzip compressed data"
+    } else if starts(b"\x89PNG") {
+        "PNG image"
+    } else if starts(b"\xff\xd8\xff") {
+        "JPEG image"
+    } else if starts(b"GIF8") {
+        "GIF image"
+    } else if starts(b"Rar!") {
+        "RAR archive"
+    } else if starts(b"7z\xbc\xaf") {
+        "7-zip archive"
+    } else if starts(b"<?php") || memchr::memmem::find(data, b"<?php").is_some() {
+        "PHP script"
+    } else if starts(b"#!") {
+        "script"
+    } else if data
+        .iter()
+        .take(512)
+        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace() || *b >= 0x80)
+    {
+        "text"
+    } else {
+        "data"
+    }
+}
+
+/// The externals of a file on disk.
+pub fn externals_for(path: &Path, data: &[u8]) -> Externals {
+    Externals {
+        filename: path
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        filepath: path
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        extension: path
+            .extension()
+            .map(|s| s.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default(),
+        filetype: magic(data).to_string(),
+        owner: owner_of(path),
+    }
+}
+
+/// The owner's user name (from /etc/passwd), or the uid.
+fn owner_of(path: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return String::new();
+    };
+    let uid = meta.uid();
+    if let Ok(passwd) = std::fs::read_to_string("/etc/passwd") {
+        for line in passwd.lines() {
+            let mut f = line.split(':');
+            if let (Some(name), _, Some(id)) = (f.next(), f.next(), f.next())
+                && id.parse::<u32>() == Ok(uid)
+            {
+                return name.to_string();
+            }
+        }
+    }
+    uid.to_string()
+}
+
+/// Regular files under `roots` (directories walked recursively, symbolic
+/// links not followed), in a stable order; unreadable entries are
+/// reported, not fatal.
+pub fn walk(roots: &[PathBuf], files: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
+    for root in roots {
+        match std::fs::symlink_metadata(root) {
+            Ok(m) if m.is_file() => files.push(root.clone()),
+            Ok(m) if m.is_dir() => {
+                let mut stack = vec![root.clone()];
+                while let Some(dir) = stack.pop() {
+                    let entries = match std::fs::read_dir(&dir) {
+                        Ok(e) => e,
+                        Err(e) => {
+                            errors.push(format!("{}: {e}", dir.display()));
+                            continue;
+                        }
+                    };
+                    let mut here: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+                    here.sort();
+                    for p in here.into_iter().rev() {
+                        match std::fs::symlink_metadata(&p) {
+                            Ok(m) if m.is_dir() => stack.push(p),
+                            Ok(m) if m.is_file() => files.push(p),
+                            Ok(_) => {}
+                            Err(e) => errors.push(format!("{}: {e}", p.display())),
+                        }
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => errors.push(format!("{}: {e}", root.display())),
+        }
+    }
+    files.sort();
+}
+
+/// The EVE `fileinfo` record of a scanned file.
+pub fn fileinfo_event(path: &Path, data: &[u8], h: &Hashes, ts: i64) -> Event {
+    let mut ev = Event::new("fileinfo", ts);
+    ev.fileinfo = serde_json::from_value(json!({
+        "filename": path.display().to_string(),
+        "size": data.len(),
+        "magic": magic(data),
+        "md5": h.md5,
+        "sha1": h.sha1,
+        "sha256": h.sha256_hex(),
+        "state": "CLOSED",
+        "stored": false,
+    }))
+    .ok();
+    ev
+}
+
+/// The EVE `alert` of one YARA match on a file (gid 3: canhgac's YARA).
+pub fn alert_event(path: &Path, h: &Hashes, m: &YaraMatch, ts: i64) -> Event {
+    let mut ev = Event::new("alert", ts);
+    let description = m.meta_str("description").unwrap_or_default();
+    let severity = match m.meta_str("severity").as_deref() {
+        Some("high" | "critical") => 1,
+        Some("medium") => 2,
+        _ => 3,
+    };
+    ev.alert = Some(Alert {
+        action: "allowed".into(),
+        gid: 3,
+        signature_id: signature_id(m),
+        rev: 1,
+        signature: if description.is_empty() {
+            format!("YARA {}", m.rule)
+        } else {
+            format!("YARA {}: {description}", m.rule)
+        },
+        category: "A file matched a YARA rule".into(),
+        severity,
+        metadata: Some(alert_metadata(m)),
+        extra: Default::default(),
+    });
+    ev.extra.insert(
+        "fileinfo".into(),
+        json!({ "filename": path.display().to_string(), "sha256": h.sha256_hex() }),
+    );
+    ev.extra.insert("yara".into(), Value::from(m.rule.clone()));
+    ev
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magic_and_hashes() {
+        assert_eq!(magic(b"MZ\x90\x00"), "PE32 executable");
+        assert_eq!(magic(b"<?php echo 1; ?>"), "PHP script");
+        assert_eq!(magic(b"hello\n"), "text");
+        assert_eq!(magic(&[0u8, 1, 2, 3]), "data");
+        let h = Hashes::of(b"abc");
+        assert_eq!(h.md5, "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(
+            h.sha256_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn walk_lists_files_recursively_in_order() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("a/b")).unwrap();
+        std::fs::write(d.path().join("a/b/z.txt"), "z").unwrap();
+        std::fs::write(d.path().join("a/y.txt"), "y").unwrap();
+        let mut files = Vec::new();
+        let mut errors = Vec::new();
+        walk(
+            &[d.path().to_path_buf(), d.path().join("missing")],
+            &mut files,
+            &mut errors,
+        );
+        assert_eq!(files.len(), 2);
+        assert!(files[0].ends_with("a/b/z.txt"));
+        assert_eq!(errors.len(), 1);
+        let e = externals_for(&files[1], b"y");
+        assert_eq!(e.filename, "y.txt");
+        assert_eq!(e.extension, "txt");
+        assert_eq!(e.filetype, "text");
+    }
+}
