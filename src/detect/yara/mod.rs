@@ -275,11 +275,14 @@ impl YaraRules {
     }
 }
 
+/// Content hash, plus the externals when the rules read them.
+type CacheKey = ([u8; 32], Option<Externals>);
+
 /// Results by content hash, bounded (oldest out first), with hit counts.
 #[derive(Debug)]
 pub struct ScanCache {
-    map: HashMap<([u8; 32], Option<Externals>), Arc<Vec<YaraMatch>>>,
-    order: VecDeque<([u8; 32], Option<Externals>)>,
+    map: HashMap<CacheKey, Arc<Vec<YaraMatch>>>,
+    order: VecDeque<CacheKey>,
     capacity: usize,
     pub hits: u64,
     pub misses: u64,
