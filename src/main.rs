@@ -294,18 +294,23 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
 }
 
 fn cmd_scan(a: ScanArgs) -> Result<()> {
-    use canhgac::detect::yara::{ScanCache, YaraRules, files};
+    use canhgac::detect::yara::{FileScanner, ScanCache, YaraRules, files};
     use std::io::Write as _;
     let rules = if a.rules.is_empty() {
         YaraRules::bundled()?
     } else {
         let paths: Vec<&Path> = a.rules.iter().map(PathBuf::as_path).collect();
-        YaraRules::compile_files(&paths)?
+        let (rules, skipped) = YaraRules::load_files(&paths)?;
+        for d in &skipped {
+            eprintln!("{d} (file skipped)");
+        }
+        rules
     };
     let mut list = Vec::new();
     let mut errors = Vec::new();
     files::walk(&a.paths, &mut list, &mut errors);
     let mut cache = ScanCache::new(65_536);
+    let mut scanner = FileScanner::new(&rules, a.timeout)?;
     let started = std::time::Instant::now();
     let (mut bytes, mut scanned, mut matched, mut skipped) = (0u64, 0u64, 0u64, 0u64);
     let stdout = std::io::stdout();
@@ -327,9 +332,14 @@ fn cmd_scan(a: ScanArgs) -> Result<()> {
                 continue;
             }
         };
-        let h = files::Hashes::of(&data);
+        // md5/sha1 only when they are printed
+        let h = if a.json {
+            files::Hashes::of(&data)
+        } else {
+            files::Hashes::sha256_only(&data)
+        };
         let ext = files::externals_for(path, &data);
-        let found = match cache.scan(&rules, h.sha256, &data, &ext, a.timeout) {
+        let found = match cache.scan(&mut scanner, h.sha256, &data, &ext) {
             Ok(m) => m,
             Err(e) => {
                 errors.push(format!("{}: {e}", path.display()));

@@ -29,6 +29,15 @@ impl Hashes {
         }
     }
 
+    /// Only the SHA-256 (the cache key), when MD5/SHA-1 are not needed.
+    pub fn sha256_only(data: &[u8]) -> Hashes {
+        Hashes {
+            md5: String::new(),
+            sha1: String::new(),
+            sha256: <Sha256 as sha2::Digest>::digest(data).into(),
+        }
+    }
+
     pub fn sha256_hex(&self) -> String {
         hex::encode(self.sha256)
     }
@@ -101,6 +110,26 @@ pub fn externals_for(path: &Path, data: &[u8]) -> Externals {
     }
 }
 
+/// User names by uid, read once from /etc/passwd.
+fn users() -> &'static std::collections::HashMap<u32, String> {
+    static USERS: std::sync::OnceLock<std::collections::HashMap<u32, String>> =
+        std::sync::OnceLock::new();
+    USERS.get_or_init(|| {
+        let mut m = std::collections::HashMap::new();
+        if let Ok(passwd) = std::fs::read_to_string("/etc/passwd") {
+            for line in passwd.lines() {
+                let mut f = line.split(':');
+                if let (Some(name), _, Some(id)) = (f.next(), f.next(), f.next())
+                    && let Ok(uid) = id.parse::<u32>()
+                {
+                    m.entry(uid).or_insert_with(|| name.to_string());
+                }
+            }
+        }
+        m
+    })
+}
+
 /// The owner's user name (from /etc/passwd), or the uid.
 fn owner_of(path: &Path) -> String {
     use std::os::unix::fs::MetadataExt;
@@ -108,17 +137,10 @@ fn owner_of(path: &Path) -> String {
         return String::new();
     };
     let uid = meta.uid();
-    if let Ok(passwd) = std::fs::read_to_string("/etc/passwd") {
-        for line in passwd.lines() {
-            let mut f = line.split(':');
-            if let (Some(name), _, Some(id)) = (f.next(), f.next(), f.next())
-                && id.parse::<u32>() == Ok(uid)
-            {
-                return name.to_string();
-            }
-        }
-    }
-    uid.to_string()
+    users()
+        .get(&uid)
+        .cloned()
+        .unwrap_or_else(|| uid.to_string())
 }
 
 /// Regular files under `roots` (directories walked recursively, symbolic

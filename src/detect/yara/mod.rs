@@ -137,6 +137,39 @@ fn compile_error(e: yara::Error, default_file: &str) -> YaraError {
     }
 }
 
+/// The rule files a file stands for: itself, or the files its `include`
+/// lines name (relative to it), recursively.
+fn expand_includes(path: &Path, depth: u8, out: &mut Vec<PathBuf>) -> Result<(), YaraError> {
+    let text = std::fs::read_to_string(path).map_err(|e| YaraError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let includes: Vec<&str> = text
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let rest = l.strip_prefix("include")?.trim();
+            rest.strip_prefix('"')?.split('"').next()
+        })
+        .collect();
+    let has_rules = text.lines().any(|l| {
+        let l = l.trim_start();
+        l.starts_with("rule ")
+            || l.starts_with("private rule")
+            || l.starts_with("global rule")
+            || l.starts_with("import ")
+    });
+    if includes.is_empty() || has_rules || depth > 8 {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    for inc in includes {
+        expand_includes(&base.join(inc), depth + 1, out)?;
+    }
+    Ok(())
+}
+
 fn mentions_externals(text: &str) -> bool {
     EXTERNALS.iter().any(|name| {
         text.match_indices(name).any(|(i, _)| {
@@ -155,23 +188,92 @@ impl YaraRules {
     /// # Errors
     /// Every compile error with file and line; unreadable files.
     pub fn compile_files(paths: &[&Path]) -> Result<YaraRules, YaraError> {
+        let (rules, skipped) = Self::load_files(paths)?;
+        if !skipped.is_empty() {
+            return Err(YaraError::Compile(skipped));
+        }
+        Ok(rules)
+    }
+
+    /// Loads rule files leniently: `include` directives are followed, and
+    /// each included file is compiled on its own first, so that one file a
+    /// build of libyara cannot compile (a missing module, a syntax error) is
+    /// skipped with its diagnostics instead of failing the whole set.
+    ///
+    /// # Errors
+    /// Only unreadable top-level files or an engine failure.
+    pub fn load_files(paths: &[&Path]) -> Result<(YaraRules, Vec<YaraDiagnostic>), YaraError> {
+        let mut leaves = Vec::new();
+        for p in paths {
+            expand_includes(p, 0, &mut leaves)?;
+        }
+        // fast path: everything compiles together
+        if let Some(r) = Self::try_all(&leaves)? {
+            return Ok((r, Vec::new()));
+        }
         let mut c = compiler()?;
         let mut uses = false;
-        for p in paths {
-            let text = std::fs::read_to_string(p).map_err(|e| YaraError::Io {
-                path: p.to_path_buf(),
-                message: e.to_string(),
-            })?;
+        let mut skipped = Vec::new();
+        for p in leaves {
+            let text = match std::fs::read_to_string(&p) {
+                Ok(t) => t,
+                Err(e) => {
+                    skipped.push(YaraDiagnostic {
+                        file: p.display().to_string(),
+                        line: 0,
+                        message: format!("cannot read: {e}"),
+                        warning: false,
+                    });
+                    continue;
+                }
+            };
+            let ns = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "default".into());
+            // trial compile in a scratch compiler: libyara's compiler is
+            // unusable after an error
+            match compiler()?.add_rules_file_with_namespace(&p, &ns) {
+                Ok(_) => {}
+                Err(e) => {
+                    match compile_error(e, &p.display().to_string()) {
+                        YaraError::Compile(mut d) => skipped.append(&mut d),
+                        other => skipped.push(YaraDiagnostic {
+                            file: p.display().to_string(),
+                            line: 0,
+                            message: other.to_string(),
+                            warning: false,
+                        }),
+                    }
+                    continue;
+                }
+            }
+            uses |= mentions_externals(&text);
+            c = c
+                .add_rules_file_with_namespace(&p, &ns)
+                .map_err(|e| compile_error(e, &p.display().to_string()))?;
+        }
+        Ok((Self::finish(c, uses)?, skipped))
+    }
+
+    fn try_all(leaves: &[PathBuf]) -> Result<Option<YaraRules>, YaraError> {
+        let mut c = compiler()?;
+        let mut uses = false;
+        for p in leaves {
+            let Ok(text) = std::fs::read_to_string(p) else {
+                return Ok(None);
+            };
             uses |= mentions_externals(&text);
             let ns = p
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "default".into());
-            c = c
-                .add_rules_file_with_namespace(p, &ns)
-                .map_err(|e| compile_error(e, &p.display().to_string()))?;
+            c = match c.add_rules_file_with_namespace(p, &ns) {
+                Ok(c) => c,
+                Err(_) => return Ok(None),
+            };
         }
-        Self::finish(c, uses)
+        Self::finish(c, uses).map(Some)
     }
 
     /// Compiles rules from text (the bundled set, tests).
@@ -219,7 +321,8 @@ impl YaraRules {
         self.uses_externals
     }
 
-    /// Scans bytes with the given externals and a time limit.
+    /// Scans bytes with the given externals and a time limit (a one-off
+    /// scanner; use [`FileScanner`] for many files).
     ///
     /// # Errors
     /// [`YaraError::Timeout`] when the limit is hit, or an engine error.
@@ -229,11 +332,51 @@ impl YaraRules {
         ext: &Externals,
         timeout_secs: i32,
     ) -> Result<Vec<YaraMatch>, YaraError> {
-        let mut scanner = self
+        FileScanner::new(self, timeout_secs)?.scan(data, ext)
+    }
+}
+
+/// A scanner reused across files: libyara's per-scan setup grows with the
+/// number of rules, so one scanner per worker thread, not per file.
+pub struct FileScanner<'r> {
+    rules: &'r YaraRules,
+    scanner: yara::Scanner<'r>,
+    timeout_secs: i32,
+}
+
+impl<'r> FileScanner<'r> {
+    /// A scanner over `rules` with a per-file time limit.
+    ///
+    /// # Errors
+    /// An engine error.
+    pub fn new(rules: &'r YaraRules, timeout_secs: i32) -> Result<Self, YaraError> {
+        let mut scanner = rules
             .rules
             .scanner()
             .map_err(|e| YaraError::Engine(e.to_string()))?;
         scanner.set_timeout(timeout_secs);
+        // report matching rules only: without this flag libyara calls back
+        // once per rule that did not match, per file
+        scanner.set_flags(yara::ScanFlags::REPORT_RULES_MATCHING);
+        Ok(FileScanner {
+            rules,
+            scanner,
+            timeout_secs,
+        })
+    }
+
+    /// The rules this scanner runs.
+    pub fn rules(&self) -> &YaraRules {
+        self.rules
+    }
+
+    /// Scans one file's bytes with its externals.
+    ///
+    /// # Errors
+    /// [`YaraError::Timeout`] when the limit is hit, or an engine error.
+    pub fn scan(&mut self, data: &[u8], ext: &Externals) -> Result<Vec<YaraMatch>, YaraError> {
+        let timeout_secs = self.timeout_secs;
+        let scanner = &mut self.scanner;
         for (name, value) in [
             ("filename", &ext.filename),
             ("filepath", &ext.filepath),
@@ -305,19 +448,21 @@ impl ScanCache {
     /// A scan error (not cached, so the next sight retries).
     pub fn scan(
         &mut self,
-        rules: &YaraRules,
+        scanner: &mut FileScanner<'_>,
         sha256: [u8; 32],
         data: &[u8],
         ext: &Externals,
-        timeout_secs: i32,
     ) -> Result<Arc<Vec<YaraMatch>>, YaraError> {
-        let key = (sha256, rules.uses_externals().then(|| ext.clone()));
+        let key = (
+            sha256,
+            scanner.rules().uses_externals().then(|| ext.clone()),
+        );
         if let Some(m) = self.map.get(&key) {
             self.hits += 1;
             return Ok(Arc::clone(m));
         }
         self.misses += 1;
-        let m = Arc::new(rules.scan(data, ext, timeout_secs)?);
+        let m = Arc::new(scanner.scan(data, ext)?);
         if self.map.len() >= self.capacity
             && let Some(old) = self.order.pop_front()
         {
@@ -431,6 +576,7 @@ rule by_name {
             YaraRules::compile_str("t", "rule m { strings: $a = \"abc\" condition: $a }").unwrap();
         assert!(!r.uses_externals());
         let mut c = ScanCache::new(2);
+        let mut fs = FileScanner::new(&r, 5).unwrap();
         let h = [1u8; 32];
         let e1 = Externals {
             filename: "a".into(),
@@ -440,14 +586,15 @@ rule by_name {
             filename: "b".into(),
             ..Default::default()
         };
-        assert_eq!(c.scan(&r, h, b"xabcx", &e1, 5).unwrap().len(), 1);
-        assert_eq!(c.scan(&r, h, b"xabcx", &e2, 5).unwrap().len(), 1);
+        assert_eq!(c.scan(&mut fs, h, b"xabcx", &e1).unwrap().len(), 1);
+        assert_eq!(c.scan(&mut fs, h, b"xabcx", &e2).unwrap().len(), 1);
         assert_eq!((c.hits, c.misses), (1, 1));
     }
 
     #[test]
     fn bundled_rules_compile() {
         let r = YaraRules::bundled().unwrap();
+        assert!(r.len() >= 20, "{} rules", r.len());
         let eicar = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
         let m = r.scan(eicar, &Externals::default(), 5).unwrap();
         assert!(m.iter().any(|m| m.rule.contains("EICAR")), "{m:?}");

