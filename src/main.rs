@@ -111,6 +111,10 @@ struct ReplayArgs {
     /// Stop on the first bad rule instead of skipping it with a diagnostic.
     #[arg(long)]
     init_errors_fatal: bool,
+    /// Scan files carried in the traffic (HTTP bodies) with YARA: a rule
+    /// file, or `bundled` for canhgac's own set; repeat for several.
+    #[arg(long = "yara", value_name = "YAR")]
+    yara: Vec<PathBuf>,
     /// Accepted for Suricata compatibility (a suricata.yaml); not read.
     #[arg(short = 'c', value_name = "YAML")]
     suricata_yaml: Option<PathBuf>,
@@ -282,6 +286,7 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
         sets,
         simulate_ips: a.simulate_ips,
         init_errors_fatal: a.init_errors_fatal,
+        yara: a.yara,
     };
     let stats = replay::run(&opts)?;
     eprintln!(

@@ -57,3 +57,46 @@ fn bundled_rules_match_exactly_the_expected_samples() {
         "{summary}"
     );
 }
+
+/// A file carried over HTTP (chunked, in suricata-verify's evader capture)
+/// is extracted and scanned in `replay --yara bundled`: the EICAR body gives
+/// a YARA alert with the flow's addresses and the file's hashes.
+#[test]
+fn replay_scans_http_bodies_with_yara() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let t =
+        format!("{root}/../shared/conformance/suricata-verify/tests/http-evader/http-evader-000");
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_canhgac"))
+        .args(["replay", "--yara", "bundled", "-r"])
+        .arg(format!("{t}/input.pcap"))
+        .arg("-S")
+        .arg(format!("{t}/test.rules"))
+        .arg("-l")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let eve = std::fs::read_to_string(dir.path().join("eve.json")).unwrap();
+    let yara: Vec<serde_json::Value> = eve
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event_type"] == "alert" && e["alert"]["gid"] == 3)
+        .collect();
+    assert_eq!(yara.len(), 1, "{eve}");
+    assert!(
+        yara[0]["alert"]["signature"]
+            .as_str()
+            .unwrap()
+            .contains("EICAR")
+    );
+    assert_eq!(yara[0]["src_port"], 80);
+    assert_eq!(yara[0]["alert"]["metadata"]["author"][0], "canhgac project");
+    assert!(eve.contains(
+        "\"sha256\":\"275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f\""
+    ));
+}

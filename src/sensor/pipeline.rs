@@ -97,6 +97,9 @@ pub struct PipelineConfig {
     pub thresholds: ThresholdConfig,
     /// Whether alerts of `drop` rules say `blocked` (`--simulate-ips`).
     pub simulate_ips: bool,
+    /// YARA rules for files carried in traffic (HTTP bodies); off when
+    /// `None`.
+    pub yara: Option<Arc<crate::detect::yara::YaraRules>>,
 }
 
 /// One detection pipeline (one per worker thread).
@@ -437,6 +440,7 @@ impl Pipeline {
                     if let Some(ev) = this.app_event(flow, ae, ts, Some(pcap_cnt)) {
                         out.push(ev);
                     }
+                    this.yara_events(flow, ae, ts, Some(pcap_cnt), out);
                 }
             }
             self.stats.app_events += events.len() as u64;
@@ -551,6 +555,7 @@ impl Pipeline {
                 if let Some(ev) = self.app_event(&flow, ae, flow.last_ts, None) {
                     out.push(ev);
                 }
+                self.yara_events(&flow, ae, flow.last_ts, None, out);
             }
             out.push(self.flow_event(&flow));
         }
@@ -637,6 +642,85 @@ impl Pipeline {
             ev.extra.insert("pcap_cnt".into(), json!(c));
         }
         Some(ev)
+    }
+
+    /// YARA over an HTTP body: the file's hashes and magic, and an alert
+    /// per rule that matched (when YARA is configured).
+    fn yara_events(
+        &self,
+        flow: &Flow,
+        ae: &AppEvent,
+        ts: i64,
+        pcap_cnt: Option<u64>,
+        out: &mut Vec<Event>,
+    ) {
+        let (Some(rules), AppEvent::File(id, upload)) = (&self.config.yara, ae) else {
+            return;
+        };
+        let Some(t) = flow.app.http_tx(*id) else {
+            return;
+        };
+        let body = if *upload {
+            &t.request_body
+        } else {
+            &t.response_body
+        };
+        if body.is_empty() {
+            return;
+        }
+        use crate::detect::yara::files;
+        let h = files::Hashes::of(body);
+        let name = crate::applayer::file_eve(t, *upload)["filename"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let path = std::path::Path::new(&name);
+        let ext = crate::detect::yara::Externals {
+            filename: path
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            filepath: String::new(),
+            extension: path
+                .extension()
+                .map(|s| s.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default(),
+            filetype: files::magic(body).to_string(),
+            owner: String::new(),
+        };
+        let found = match rules.scan(body, &ext, 10) {
+            Ok(f) => f,
+            Err(_) => return,
+        };
+        // enrich the fileinfo record just written
+        if let Some(ev) = out.last_mut()
+            && ev.event_type == "fileinfo"
+            && let Some(fi) = ev.fileinfo.as_mut()
+        {
+            fi.extra.insert("magic".into(), json!(files::magic(body)));
+            fi.extra.insert("md5".into(), json!(h.md5));
+            fi.extra.insert("sha1".into(), json!(h.sha1));
+            fi.extra.insert("sha256".into(), json!(h.sha256_hex()));
+        }
+        for m in found {
+            let mut ev = files::alert_event(path, &h, &m, ts + self.time_shift_micros);
+            let base = self.base_event("alert", flow, ts, *upload);
+            ev.flow_id = base.flow_id;
+            ev.src_ip = base.src_ip;
+            ev.src_port = base.src_port;
+            ev.dest_ip = base.dest_ip;
+            ev.dest_port = base.dest_port;
+            ev.proto = base.proto;
+            ev.sensor_id = self.identity.sensor_id.clone();
+            ev.unit = self.identity.unit.clone();
+            ev.app_proto = Some("http".into());
+            ev.extra.insert("tx_id".into(), json!(id));
+            ev.extra.insert("http".into(), crate::applayer::http_eve(t));
+            if let Some(c) = pcap_cnt {
+                ev.extra.insert("pcap_cnt".into(), json!(c));
+            }
+            out.push(ev);
+        }
     }
 
     fn flow_event(&self, flow: &Flow) -> Event {

@@ -25,6 +25,9 @@ pub struct ReplayOptions {
     pub simulate_ips: bool,
     /// Fail on any rule error instead of skipping the rule.
     pub init_errors_fatal: bool,
+    /// YARA rule files for files carried in the traffic (HTTP bodies);
+    /// `bundled` stands for canhgac's own set. Empty: no YARA.
+    pub yara: Vec<PathBuf>,
 }
 
 /// Errors of a replay.
@@ -226,6 +229,27 @@ pub fn run(opts: &ReplayOptions) -> Result<PipelineStats, ReplayError> {
         eprintln!("warning: {w}");
     }
     pcfg.simulate_ips = opts.simulate_ips;
+    if !opts.yara.is_empty() {
+        let bundled = opts.yara.iter().any(|p| p.as_os_str() == "bundled");
+        let files: Vec<&Path> = opts
+            .yara
+            .iter()
+            .filter(|p| p.as_os_str() != "bundled")
+            .map(PathBuf::as_path)
+            .collect();
+        let rules = if bundled && files.is_empty() {
+            crate::detect::yara::YaraRules::bundled()
+        } else {
+            crate::detect::yara::YaraRules::load_files(&files).map(|(r, skipped)| {
+                for d in skipped {
+                    eprintln!("{d} (file skipped)");
+                }
+                r
+            })
+        }
+        .map_err(|e| ReplayError::Threshold(format!("yara: {e}")))?;
+        pcfg.yara = Some(Arc::new(rules));
+    }
     let files: Vec<&Path> = opts.rule_files.iter().map(PathBuf::as_path).collect();
     let (rules, report) = RuleSet::load(&files, &vars, classes);
     for w in &report.warnings {
