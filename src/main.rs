@@ -299,6 +299,7 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
 }
 
 fn cmd_scan(a: ScanArgs) -> Result<()> {
+    use canhgac::detect::yara::decode::{DecodeLimits, DecodeStats, derive};
     use canhgac::detect::yara::{FileScanner, ScanCache, YaraRules, files};
     use std::io::Write as _;
     let rules = if a.rules.is_empty() {
@@ -316,6 +317,8 @@ fn cmd_scan(a: ScanArgs) -> Result<()> {
     files::walk(&a.paths, &mut list, &mut errors);
     let mut cache = ScanCache::new(65_536);
     let mut scanner = FileScanner::new(&rules, a.timeout)?;
+    let limits = DecodeLimits::default();
+    let mut dstats = DecodeStats::default();
     let started = std::time::Instant::now();
     let (mut bytes, mut scanned, mut matched, mut skipped) = (0u64, 0u64, 0u64, 0u64);
     let stdout = std::io::stdout();
@@ -353,7 +356,36 @@ fn cmd_scan(a: ScanArgs) -> Result<()> {
         };
         scanned += 1;
         bytes += data.len() as u64;
-        if !found.is_empty() {
+        // unwrapped layers (gzip, ZIP members, base64): each scanned too
+        let mut layers = Vec::new();
+        derive(
+            &data,
+            &path.display().to_string(),
+            &limits,
+            &mut layers,
+            &mut dstats,
+        );
+        let mut layer_hits: Vec<(
+            String,
+            std::sync::Arc<Vec<canhgac::detect::yara::YaraMatch>>,
+            files::Hashes,
+        )> = Vec::new();
+        for l in &layers {
+            let lh = files::Hashes::sha256_only(&l.data);
+            let member = l.name.rsplit('!').next().unwrap_or_default();
+            let mut lext = files::externals_for(path, &l.data);
+            lext.filename = member.to_string();
+            lext.extension = std::path::Path::new(member)
+                .extension()
+                .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            match cache.scan(&mut scanner, lh.sha256, &l.data, &lext) {
+                Ok(m) if !m.is_empty() => layer_hits.push((l.name.clone(), m, lh)),
+                Ok(_) => {}
+                Err(e) => errors.push(format!("{}: {e}", l.name)),
+            }
+        }
+        if !found.is_empty() || !layer_hits.is_empty() {
             matched += 1;
         }
         let now = chrono::Utc::now().timestamp_micros();
@@ -364,14 +396,27 @@ fn cmd_scan(a: ScanArgs) -> Result<()> {
                 serde_json::to_writer(&mut out, &files::alert_event(path, &h, m, now))?;
                 writeln!(out)?;
             }
+            for (name, ms, lh) in &layer_hits {
+                for m in ms.iter() {
+                    serde_json::to_writer(
+                        &mut out,
+                        &files::alert_event(Path::new(name), lh, m, now),
+                    )?;
+                    writeln!(out)?;
+                }
+            }
         } else {
-            for m in found.iter() {
-                let tags = if m.tags.is_empty() {
-                    String::new()
-                } else {
-                    format!(" [{}]", m.tags.join(","))
-                };
-                writeln!(out, "{}{tags} {}", m.rule, path.display())?;
+            let all = std::iter::once((path.display().to_string(), found.clone()))
+                .chain(layer_hits.iter().map(|(n, m, _)| (n.clone(), m.clone())));
+            for (name, ms) in all {
+                for m in ms.iter() {
+                    let tags = if m.tags.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" [{}]", m.tags.join(","))
+                    };
+                    writeln!(out, "{}{tags} {name}", m.rule)?;
+                }
             }
         }
     }
@@ -381,13 +426,15 @@ fn cmd_scan(a: ScanArgs) -> Result<()> {
         eprintln!("error: {e}");
     }
     eprintln!(
-        "scan: {scanned} files, {:.1} MiB in {secs:.2} s ({:.1} MiB/s, {:.0} files/s), {matched} matched, {skipped} skipped, {} errors, {} rules, cache {} hits",
+        "scan: {scanned} files, {:.1} MiB in {secs:.2} s ({:.1} MiB/s, {:.0} files/s), {matched} matched, {skipped} skipped, {} errors, {} rules, cache {} hits, {} decoded layers, {} bombs stopped",
         bytes as f64 / 1_048_576.0,
         bytes as f64 / 1_048_576.0 / secs,
         scanned as f64 / secs,
         errors.len(),
         rules.len(),
-        cache.hits
+        cache.hits,
+        dstats.layers,
+        dstats.bombs
     );
     Ok(())
 }

@@ -13,6 +13,7 @@
 //! so a file seen twice — the same attachment sent to ten people, a web
 //! root swept every hour — is scanned once. Each scan has a time limit.
 
+pub mod decode;
 pub mod files;
 
 use std::collections::{HashMap, VecDeque};

@@ -1,0 +1,377 @@
+//! Decoding before scanning: what a rule looks for is often wrapped —
+//! a web shell in a ZIP upload, a dropper gzip-compressed, an attachment in
+//! base64. Scanned raw, none of these match (measured on the public rule
+//! sets); so each file is also unwrapped, a layer at a time, and every layer
+//! is scanned.
+//!
+//! Layers: gzip, ZIP members (stored or deflated, read from their local
+//! headers), and long base64 runs (MIME bodies, `FromBase64String` blobs).
+//! Everything is bounded: depth, number of members, bytes produced, and the
+//! expansion ratio — a decompression bomb is stopped and counted, never
+//! expanded.
+
+use std::io::Read;
+
+/// Limits of unwrapping.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeLimits {
+    pub max_depth: u8,
+    pub max_members: usize,
+    /// Bytes produced in all, per file.
+    pub max_total: usize,
+    /// Largest output / input ratio accepted for one layer.
+    pub max_ratio: usize,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        DecodeLimits {
+            max_depth: 3,
+            max_members: 256,
+            max_total: 64 << 20,
+            max_ratio: 200,
+        }
+    }
+}
+
+/// Counters of unwrapping.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeStats {
+    pub layers: u64,
+    pub bombs: u64,
+    pub errors: u64,
+}
+
+/// One unwrapped layer: a name (`archive.zip!shell.php`), how it was
+/// unwrapped, and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Derived {
+    pub name: String,
+    pub how: &'static str,
+    pub data: Vec<u8>,
+}
+
+/// Unwraps `data` (named `name`) into `out`, recursively within limits.
+pub fn derive(
+    data: &[u8],
+    name: &str,
+    limits: &DecodeLimits,
+    out: &mut Vec<Derived>,
+    stats: &mut DecodeStats,
+) {
+    let mut budget = limits.max_total;
+    walk(data, name, limits, 0, &mut budget, out, stats);
+}
+
+fn walk(
+    data: &[u8],
+    name: &str,
+    limits: &DecodeLimits,
+    depth: u8,
+    budget: &mut usize,
+    out: &mut Vec<Derived>,
+    stats: &mut DecodeStats,
+) {
+    if depth >= limits.max_depth || out.len() >= limits.max_members {
+        return;
+    }
+    let mut found: Vec<Derived> = Vec::new();
+    if data.starts_with(&[0x1f, 0x8b]) {
+        let cap = (data.len().saturating_mul(limits.max_ratio)).min(*budget);
+        match inflate(flate2::read::GzDecoder::new(data), cap) {
+            Inflated::Ok(v) => found.push(Derived {
+                name: format!("{name}!gunzip"),
+                how: "gzip",
+                data: v,
+            }),
+            Inflated::Bomb => stats.bombs += 1,
+            Inflated::Err => stats.errors += 1,
+        }
+    } else if data.starts_with(b"PK\x03\x04") {
+        zip_members(data, name, limits, budget, &mut found, stats);
+    } else {
+        base64_runs(data, name, &mut found, stats);
+    }
+    for d in found {
+        if out.len() >= limits.max_members || d.data.len() > *budget {
+            stats.bombs += u64::from(d.data.len() > *budget);
+            break;
+        }
+        *budget -= d.data.len();
+        stats.layers += 1;
+        let (n, data) = (d.name.clone(), d.data.clone());
+        out.push(d);
+        walk(&data, &n, limits, depth + 1, budget, out, stats);
+    }
+}
+
+enum Inflated {
+    Ok(Vec<u8>),
+    Bomb,
+    Err,
+}
+
+fn inflate<R: Read>(r: R, cap: usize) -> Inflated {
+    let mut v = Vec::new();
+    match r.take(cap as u64 + 1).read_to_end(&mut v) {
+        Ok(_) if v.len() > cap => Inflated::Bomb,
+        Ok(_) => Inflated::Ok(v),
+        Err(_) => Inflated::Err,
+    }
+}
+
+/// Members of a ZIP archive, read from the local file headers.
+fn zip_members(
+    data: &[u8],
+    name: &str,
+    limits: &DecodeLimits,
+    budget: &mut usize,
+    out: &mut Vec<Derived>,
+    stats: &mut DecodeStats,
+) {
+    let u16at = |i: usize| -> Option<usize> {
+        Some(usize::from(u16::from_le_bytes([
+            *data.get(i)?,
+            *data.get(i + 1)?,
+        ])))
+    };
+    let u32at = |i: usize| -> Option<usize> {
+        Some(u32::from_le_bytes([
+            *data.get(i)?,
+            *data.get(i + 1)?,
+            *data.get(i + 2)?,
+            *data.get(i + 3)?,
+        ]) as usize)
+    };
+    let mut i = 0usize;
+    while data.get(i..i + 4) == Some(b"PK\x03\x04") && out.len() < limits.max_members {
+        let (Some(flags), Some(method), Some(csize), Some(usize_), Some(nlen), Some(xlen)) = (
+            u16at(i + 6),
+            u16at(i + 8),
+            u32at(i + 18),
+            u32at(i + 22),
+            u16at(i + 26),
+            u16at(i + 28),
+        ) else {
+            stats.errors += 1;
+            return;
+        };
+        let name_start = i + 30;
+        let Some(member) = data.get(name_start..name_start + nlen) else {
+            stats.errors += 1;
+            return;
+        };
+        let member = String::from_utf8_lossy(member).into_owned();
+        let body_start = name_start + nlen + xlen;
+        if flags & 0x08 != 0 && csize == 0 {
+            // sizes only in a trailing descriptor: not followed here
+            stats.errors += 1;
+            return;
+        }
+        let Some(body) = data.get(body_start..body_start + csize) else {
+            stats.errors += 1;
+            return;
+        };
+        if !member.ends_with('/') {
+            let cap = usize_
+                .min(csize.saturating_mul(limits.max_ratio).max(csize))
+                .min(*budget);
+            let got = match method {
+                0 => Inflated::Ok(body.to_vec()),
+                8 => inflate(flate2::read::DeflateDecoder::new(body), cap),
+                _ => Inflated::Err,
+            };
+            match got {
+                Inflated::Ok(v) => out.push(Derived {
+                    name: format!("{name}!{member}"),
+                    how: "zip",
+                    data: v,
+                }),
+                Inflated::Bomb => stats.bombs += 1,
+                Inflated::Err => stats.errors += 1,
+            }
+            if usize_ > cap && method == 8 {
+                stats.bombs += 1;
+            }
+        }
+        i = body_start + csize;
+    }
+}
+
+fn b64val(c: u8) -> Option<u8> {
+    Some(match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => return None,
+    })
+}
+
+/// Decodes runs of at least 64 base64 characters (line breaks allowed).
+fn base64_runs(data: &[u8], name: &str, out: &mut Vec<Derived>, stats: &mut DecodeStats) {
+    let mut i = 0;
+    let mut n = 0;
+    while i < data.len() && n < 16 {
+        if b64val(data[i]).is_none() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut chars = Vec::new();
+        let mut line_len = 0usize;
+        while i < data.len() {
+            let c = data[i];
+            if b64val(c).is_some() {
+                chars.push(c);
+                line_len += 1;
+            } else if c == b'\r' || c == b'\n' {
+                // a short first line is a word before the data (the
+                // "base64" of a MIME header), not part of it
+                if chars.len() == line_len && line_len < 40 {
+                    chars.clear();
+                }
+                line_len = 0;
+            } else if c == b'=' {
+                // padding ends the run
+                i += 1;
+                while data.get(i) == Some(&b'=') {
+                    i += 1;
+                }
+                break;
+            } else {
+                break;
+            }
+            i += 1;
+        }
+        if chars.len() < 64 {
+            continue;
+        }
+        let mut v = Vec::with_capacity(chars.len() * 3 / 4);
+        let mut acc = 0u32;
+        let mut bits = 0;
+        for c in &chars {
+            let Some(x) = b64val(*c) else { continue };
+            acc = (acc << 6) | u32::from(x);
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                v.push((acc >> bits) as u8);
+            }
+        }
+        let _ = start;
+        n += 1;
+        stats.layers += 0;
+        out.push(Derived {
+            name: format!("{name}!base64#{n}"),
+            how: "base64",
+            data: v,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+
+    fn b64(data: &[u8]) -> Vec<u8> {
+        const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = Vec::new();
+        for c in data.chunks(3) {
+            let n = (u32::from(c[0]) << 16)
+                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*c.get(2).unwrap_or(&0));
+            for k in 0..4 {
+                if k <= c.len() {
+                    out.push(T[((n >> (18 - 6 * k)) & 63) as usize]);
+                } else {
+                    out.push(b'=');
+                }
+            }
+        }
+        out
+    }
+
+    fn stored_zip(member: &str, body: &[u8]) -> Vec<u8> {
+        let mut z = b"PK\x03\x04".to_vec();
+        z.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        z.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        z.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        z.extend_from_slice(&(member.len() as u16).to_le_bytes());
+        z.extend_from_slice(&0u16.to_le_bytes());
+        z.extend_from_slice(member.as_bytes());
+        z.extend_from_slice(body);
+        z.extend_from_slice(b"PK\x01\x02");
+        z
+    }
+
+    fn has_eicar(d: &[Derived]) -> Option<String> {
+        d.iter()
+            .find(|x| memchr::memmem::find(&x.data, EICAR).is_some())
+            .map(|x| x.name.clone())
+    }
+
+    #[test]
+    fn zip_in_gzip_and_base64_mime_are_unwrapped() {
+        let zip = stored_zip("eicar.com", EICAR);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&zip).unwrap();
+        let gz = gz.finish().unwrap();
+        let mut out = Vec::new();
+        let mut st = DecodeStats::default();
+        derive(&gz, "a.gz", &DecodeLimits::default(), &mut out, &mut st);
+        assert!(
+            out.iter()
+                .any(|d| d.name == "a.gz!gunzip!eicar.com" && d.data == EICAR && d.how == "zip"),
+            "{:?}",
+            out.iter().map(|d| &d.name).collect::<Vec<_>>()
+        );
+
+        let mut mail = b"Content-Transfer-Encoding: base64\r\n\r\n".to_vec();
+        for line in b64(EICAR).chunks(40) {
+            mail.extend_from_slice(line);
+            mail.extend_from_slice(b"\r\n");
+        }
+        let mut out = Vec::new();
+        derive(&mail, "m.eml", &DecodeLimits::default(), &mut out, &mut st);
+        assert_eq!(has_eicar(&out).as_deref(), Some("m.eml!base64#1"));
+    }
+
+    #[test]
+    fn bombs_are_stopped_and_counted() {
+        let zeros = vec![0u8; 4 << 20];
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&zeros).unwrap();
+        let gz = gz.finish().unwrap();
+        assert!(gz.len() * 200 < zeros.len(), "a real bomb ratio");
+        let mut out = Vec::new();
+        let mut st = DecodeStats::default();
+        derive(&gz, "b.gz", &DecodeLimits::default(), &mut out, &mut st);
+        assert!(out.is_empty());
+        assert_eq!(st.bombs, 1);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut x: u32 = 7;
+        for len in 0..300 {
+            let mut v = b"PK\x03\x04".to_vec();
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                v.push(x as u8);
+            }
+            let mut out = Vec::new();
+            let mut st = DecodeStats::default();
+            derive(&v, "g", &DecodeLimits::default(), &mut out, &mut st);
+            v[0] = 0x1f;
+            v[1] = 0x8b;
+            derive(&v, "g", &DecodeLimits::default(), &mut out, &mut st);
+        }
+    }
+}
