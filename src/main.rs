@@ -88,6 +88,9 @@ struct ScanArgs {
     /// Time limit per file, in seconds.
     #[arg(long, default_value_t = 10)]
     timeout: i32,
+    /// Scan files as they are, without unwrapping gzip, ZIP and base64.
+    #[arg(long)]
+    no_decode: bool,
 }
 
 #[derive(Args)]
@@ -358,13 +361,15 @@ fn cmd_scan(a: ScanArgs) -> Result<()> {
         bytes += data.len() as u64;
         // unwrapped layers (gzip, ZIP members, base64): each scanned too
         let mut layers = Vec::new();
-        derive(
-            &data,
-            &path.display().to_string(),
-            &limits,
-            &mut layers,
-            &mut dstats,
-        );
+        if !a.no_decode {
+            derive(
+                &data,
+                &path.display().to_string(),
+                &limits,
+                &mut layers,
+                &mut dstats,
+            );
+        }
         let mut layer_hits: Vec<(
             String,
             std::sync::Arc<Vec<canhgac::detect::yara::YaraMatch>>,

@@ -89,7 +89,8 @@ fn walk(
         }
     } else if data.starts_with(b"PK\x03\x04") {
         zip_members(data, name, limits, budget, &mut found, stats);
-    } else {
+    } else if !data.iter().take(4096).any(|&b| b == 0) {
+        // base64 lives in text (mail, scripts); binaries are skipped
         base64_runs(data, name, &mut found, stats);
     }
     for d in found {
