@@ -218,6 +218,20 @@ impl Driver {
         .await;
     }
 
+    /// The page source once it contains `needle` (the browser may still be
+    /// following a redirect right after a click), or after 10 s as it is.
+    async fn wait_source(&self, needle: &str) -> String {
+        let mut src = self.source().await;
+        for _ in 0..100 {
+            if src.contains(needle) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            src = self.source().await;
+        }
+        src
+    }
+
     async fn source(&self) -> String {
         self.cmd(reqwest::Method::GET, "/source", Value::Null)
             .await
@@ -262,6 +276,7 @@ async fn chromium_logs_in_and_opens_the_demo_incident() {
     d.type_into("#username", "admin").await;
     d.type_into("#password", "sai-mat-khau").await;
     d.click("#login-submit").await;
+    d.wait_source("login-error").await;
     let err = d.text_of("#login-error").await;
     assert!(err.contains("không đúng"), "{err} / {}", d.source().await);
 
@@ -309,18 +324,24 @@ async fn chromium_logs_in_and_opens_the_demo_incident() {
 
     // English on request, and it sticks.
     d.click("#lang-switch").await;
+    d.wait_source("lang=\"en\"").await;
     assert!(
         d.text_of("#incident-heading")
             .await
             .starts_with("Incident #")
     );
     d.click("#nav-alerts").await;
-    assert!(d.source().await.contains("Signature"));
+    assert!(d.wait_source("Signature").await.contains("Signature"));
 
     // Signing out ends the session.
     d.click("#logout").await;
+    d.wait_source("login-submit").await;
     d.goto(&format!("{base}/")).await;
-    assert!(d.source().await.contains("id=\"login-submit\""));
+    assert!(
+        d.wait_source("id=\"login-submit\"")
+            .await
+            .contains("id=\"login-submit\"")
+    );
 }
 
 #[tokio::test]
