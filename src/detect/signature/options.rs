@@ -965,33 +965,6 @@ pub fn unquote(v: &str) -> String {
             if let Some(n) = chars.next() {
                 out.push(n);
             }
-        } else if c == '{' {
-            // PCRE reads `{` that does not start `{n}`, `{n,}` or `{n,m}`
-            // as a literal; the regex crate wants it escaped.
-            let rest: String = chars.clone().take(24).collect();
-            let close = rest.find('}');
-            let valid = close.is_some_and(|e| {
-                let inner = &rest[..e];
-                let (a, b) = inner.split_once(',').unwrap_or((inner, "0"));
-                !a.is_empty()
-                    && a.bytes().all(|x| x.is_ascii_digit())
-                    && b.bytes().all(|x| x.is_ascii_digit())
-            });
-            if valid {
-                out.push('{');
-            } else {
-                out.push_str("\\{");
-            }
-        } else if c == '}' {
-            // a `}` that closes nothing is literal too
-            let opened = out
-                .rfind('{')
-                .is_some_and(|o| !out[o..].contains('}') && !out[..o].ends_with('\\'));
-            if opened {
-                out.push('}');
-            } else {
-                out.push_str("\\}");
-            }
         } else {
             out.push(c);
         }

@@ -571,6 +571,13 @@ mod tests {
     }
 
     #[test]
+    fn braces_in_messages_are_kept_as_written() {
+        let r = parse(r#"alert tcp any any -> any any (msg:"a {b} c}"; content:"{x}"; sid:1;)"#)
+            .unwrap();
+        assert_eq!(r[0].msg, "a {b} c}");
+    }
+
+    #[test]
     fn errors_point_at_line_and_column() {
         let text = "# comment\nalert tcp any any -> any any (msg:\"a\"; frobnicate:1; sid:1;)\nalert tcp any any -> any any (msg:\"b\"; content:\"|4G|\"; sid:2;)\n";
         let errs = parse(text).unwrap_err();
