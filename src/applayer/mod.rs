@@ -1007,8 +1007,9 @@ impl TxView for AppTx<'_> {
                 _ => Some(Vec::new()),
             },
             AppTx::Tls(i) => {
-                let text = |v: &Option<String>| -> Option<Vec<Cow<'_, [u8]>>> {
-                    if !i.certificates_done {
+                // a text field, once the handshake message carrying it is in
+                let text = |ready: bool, v: &Option<String>| -> Option<Vec<Cow<'_, [u8]>>> {
+                    if !ready {
                         return None;
                     }
                     Some(
@@ -1029,36 +1030,10 @@ impl TxView for AppTx<'_> {
                                 .unwrap_or_default(),
                         )
                     }
-                    Buffer::Ja3Hash | Buffer::Ja3String => {
-                        if !i.client_hello {
-                            return None;
-                        }
-                        let v = if buf == Buffer::Ja3Hash {
-                            &i.ja3_hash
-                        } else {
-                            &i.ja3_string
-                        };
-                        Some(
-                            v.as_ref()
-                                .map(|s| vec![Cow::Owned(s.as_bytes().to_vec())])
-                                .unwrap_or_default(),
-                        )
-                    }
-                    Buffer::Ja3sHash | Buffer::Ja3sString => {
-                        if !i.server_hello {
-                            return None;
-                        }
-                        let v = if buf == Buffer::Ja3sHash {
-                            &i.ja3s_hash
-                        } else {
-                            &i.ja3s_string
-                        };
-                        Some(
-                            v.as_ref()
-                                .map(|s| vec![Cow::Owned(s.as_bytes().to_vec())])
-                                .unwrap_or_default(),
-                        )
-                    }
+                    Buffer::Ja3Hash => text(i.client_hello, &i.ja3_hash),
+                    Buffer::Ja3String => text(i.client_hello, &i.ja3_string),
+                    Buffer::Ja3sHash => text(i.server_hello, &i.ja3s_hash),
+                    Buffer::Ja3sString => text(i.server_hello, &i.ja3s_string),
                     Buffer::TlsCerts => {
                         if !i.certificates_done {
                             return None;
@@ -1070,10 +1045,10 @@ impl TxView for AppTx<'_> {
                                 .collect(),
                         )
                     }
-                    Buffer::TlsCertSubject => text(&i.subject),
-                    Buffer::TlsCertIssuer => text(&i.issuer),
-                    Buffer::TlsCertSerial => text(&i.serial),
-                    Buffer::TlsCertFingerprint => text(&i.fingerprint),
+                    Buffer::TlsCertSubject => text(i.certificates_done, &i.subject),
+                    Buffer::TlsCertIssuer => text(i.certificates_done, &i.issuer),
+                    Buffer::TlsCertSerial => text(i.certificates_done, &i.serial),
+                    Buffer::TlsCertFingerprint => text(i.certificates_done, &i.fingerprint),
                     _ => Some(Vec::new()),
                 }
             }

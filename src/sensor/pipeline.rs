@@ -411,22 +411,7 @@ impl Pipeline {
             }
             ev.extra.insert("drop".into(), drop);
             if let Some(rule) = self.engine.rules().rules().get(hit.rule as usize) {
-                ev.alert = Some(Alert {
-                    action: "blocked".into(),
-                    gid: rule.gid,
-                    signature_id: rule.sid,
-                    rev: rule.rev,
-                    signature: rule.msg.clone(),
-                    category: self
-                        .engine
-                        .rules()
-                        .classtype(rule)
-                        .map(|c| c.description.clone())
-                        .unwrap_or_default(),
-                    severity: self.engine.rules().severity(rule),
-                    metadata: None,
-                    extra: Map::new(),
-                });
+                ev.alert = Some(rule_alert(self.engine.rules(), rule, "blocked"));
             }
             self.stats.drops += 1;
             out.push(ev);
@@ -846,6 +831,34 @@ impl Pipeline {
     }
 }
 
+/// The EVE `alert` object of a signature: ids, message, category,
+/// severity and the rule's metadata.
+fn rule_alert(rules: &RuleSet, rule: &crate::detect::signature::Rule, action: &str) -> Alert {
+    let mut metadata = Map::new();
+    for (k, v) in &rule.metadata {
+        let entry = metadata
+            .entry(k.clone())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(a) = entry {
+            a.push(Value::String(v.clone()));
+        }
+    }
+    Alert {
+        action: action.into(),
+        gid: rule.gid,
+        signature_id: rule.sid,
+        rev: rule.rev,
+        signature: rule.msg.clone(),
+        category: rules
+            .classtype(rule)
+            .map(|c| c.description.clone())
+            .unwrap_or_default(),
+        severity: rules.severity(rule),
+        metadata: (!metadata.is_empty()).then_some(metadata),
+        extra: Map::new(),
+    }
+}
+
 /// Where an alert happened: the packet (or pseudo packet) it fired on.
 struct AlertAt {
     src: IpAddr,
@@ -909,30 +922,12 @@ fn emit_alerts(
         if let Some(t) = tx {
             ev.extra.insert("tx_id".into(), json!(t));
         }
-        let mut metadata = Map::new();
-        for (k, v) in &rule.metadata {
-            let entry = metadata
-                .entry(k.clone())
-                .or_insert_with(|| Value::Array(Vec::new()));
-            if let Value::Array(a) = entry {
-                a.push(Value::String(v.clone()));
-            }
-        }
         let blocked = simulate_ips && matches!(hit.action, Action::Drop | Action::Reject);
-        ev.alert = Some(Alert {
-            action: if blocked { "blocked" } else { "allowed" }.into(),
-            gid: rule.gid,
-            signature_id: rule.sid,
-            rev: rule.rev,
-            signature: rule.msg.clone(),
-            category: rules
-                .classtype(rule)
-                .map(|c| c.description.clone())
-                .unwrap_or_default(),
-            severity: rules.severity(rule),
-            metadata: (!metadata.is_empty()).then_some(metadata),
-            extra: Map::new(),
-        });
+        ev.alert = Some(rule_alert(
+            rules,
+            rule,
+            if blocked { "blocked" } else { "allowed" },
+        ));
         if let Some((k, v)) = flow.app.alert_object(tx) {
             ev.extra.insert(k.into(), v);
         }

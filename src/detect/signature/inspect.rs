@@ -138,6 +138,22 @@ fn run(
     if *steps > MAX_STEPS {
         return false;
     }
+    // the next keyword, from a new cursor
+    macro_rules! next {
+        ($cursor:expr, $max_end:expr, $positive:expr) => {
+            run(
+                items,
+                idx + 1,
+                hay,
+                $cursor,
+                $max_end,
+                $positive,
+                vars,
+                min_end,
+                steps,
+            )
+        };
+    }
     let Some(item) = items.get(idx) else {
         return min_end == 0 || !any_positive || max_end > min_end;
     };
@@ -193,17 +209,7 @@ fn run(
                 if found {
                     return false;
                 }
-                return run(
-                    items,
-                    idx + 1,
-                    hay,
-                    cursor,
-                    max_end,
-                    any_positive,
-                    vars,
-                    min_end,
-                    steps,
-                );
+                return next!(cursor, max_end, any_positive);
             }
             if !window_ok {
                 return false;
@@ -217,17 +223,7 @@ fn run(
                 };
                 let at = from + p;
                 let new_cursor = at + plen;
-                if run(
-                    items,
-                    idx + 1,
-                    hay,
-                    new_cursor,
-                    max_end.max(new_cursor),
-                    true,
-                    vars,
-                    min_end,
-                    steps,
-                ) {
+                if next!(new_cursor, max_end.max(new_cursor), true) {
                     return true;
                 }
                 if !later_relative && (min_end == 0 || max_end.max(new_cursor) > min_end) {
@@ -247,17 +243,7 @@ fn run(
                 if p.regex.is_match(sub) {
                     return false;
                 }
-                return run(
-                    items,
-                    idx + 1,
-                    hay,
-                    cursor,
-                    max_end,
-                    any_positive,
-                    vars,
-                    min_end,
-                    steps,
-                );
+                return next!(cursor, max_end, any_positive);
             }
             let mut at = 0;
             while at <= sub.len() {
@@ -265,17 +251,7 @@ fn run(
                     return false;
                 };
                 let new_cursor = start + m_end;
-                if run(
-                    items,
-                    idx + 1,
-                    hay,
-                    new_cursor,
-                    max_end.max(new_cursor),
-                    true,
-                    vars,
-                    min_end,
-                    steps,
-                ) {
+                if next!(new_cursor, max_end.max(new_cursor), true) {
                     return true;
                 }
                 if !later_relative && (min_end == 0 || max_end.max(new_cursor) > min_end) {
@@ -307,17 +283,7 @@ fn run(
             if ok == bt.negated {
                 return false;
             }
-            run(
-                items,
-                idx + 1,
-                hay,
-                cursor,
-                max_end,
-                any_positive,
-                vars,
-                min_end,
-                steps,
-            )
+            next!(cursor, max_end, any_positive)
         }
         Inspect::ByteJump(bj) => {
             let base = if bj.relative { cursor as i64 } else { 0 };
@@ -343,17 +309,7 @@ fn run(
             if target < 0 || target > len as i64 {
                 return false;
             }
-            run(
-                items,
-                idx + 1,
-                hay,
-                target as usize,
-                max_end,
-                any_positive,
-                vars,
-                min_end,
-                steps,
-            )
+            next!(target as usize, max_end, any_positive)
         }
         Inspect::ByteExtract(be) => {
             let base = if be.relative { cursor as i64 } else { 0 };
@@ -369,17 +325,7 @@ fn run(
                 *slot = v;
             }
             let new_cursor = (pos + be.nbytes as i64) as usize;
-            run(
-                items,
-                idx + 1,
-                hay,
-                new_cursor,
-                max_end,
-                any_positive,
-                vars,
-                min_end,
-                steps,
-            )
+            next!(new_cursor, max_end, any_positive)
         }
         Inspect::IsDataAt {
             pos,
@@ -395,33 +341,13 @@ fn run(
             if has == *negated {
                 return false;
             }
-            run(
-                items,
-                idx + 1,
-                hay,
-                cursor,
-                max_end,
-                any_positive,
-                vars,
-                min_end,
-                steps,
-            )
+            next!(cursor, max_end, any_positive)
         }
         Inspect::Bsize(cmp) => {
             if !cmp.test(len as u64) {
                 return false;
             }
-            run(
-                items,
-                idx + 1,
-                hay,
-                cursor,
-                max_end,
-                any_positive,
-                vars,
-                min_end,
-                steps,
-            )
+            next!(cursor, max_end, any_positive)
         }
     }
 }

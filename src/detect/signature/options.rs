@@ -692,27 +692,17 @@ impl<'n> OptionState<'n> {
             format: NumFormat::Big,
             bitmask: None,
         };
-        let mut string = false;
-        let mut base = 10;
+        let mut num = NumSpec::default();
         for p in &parts[4..] {
             match *p {
                 "relative" => bt.relative = true,
-                "big" => bt.format = NumFormat::Big,
-                "little" => bt.format = NumFormat::Little,
-                "string" => string = true,
-                "hex" => base = 16,
-                "dec" => base = 10,
-                "oct" => base = 8,
+                w if num.take(w) => {}
                 "dce" => return Err("`byte_test` with `dce` is not supported".into()),
                 p if p.starts_with("bitmask") => bt.bitmask = Some(parse_bitmask(p)?),
                 other => return Err(format!("unknown `byte_test` option `{other}`")),
             }
         }
-        if string {
-            bt.format = NumFormat::String(base);
-        } else if nbytes > 8 {
-            return Err("`byte_test` reads at most 8 bytes unless `string`".into());
-        }
+        bt.format = num.format(nbytes, "byte_test")?;
         Ok(bt)
     }
 
@@ -738,8 +728,7 @@ impl<'n> OptionState<'n> {
             post_offset: 0,
             bitmask: None,
         };
-        let mut string = false;
-        let mut base = 10;
+        let mut num = NumSpec::default();
         for p in &parts[2..] {
             let (word, arg) = match p.split_once(char::is_whitespace) {
                 Some((w, a)) => (w, Some(a.trim())),
@@ -747,12 +736,7 @@ impl<'n> OptionState<'n> {
             };
             match word {
                 "relative" => bj.relative = true,
-                "big" => bj.format = NumFormat::Big,
-                "little" => bj.format = NumFormat::Little,
-                "string" => string = true,
-                "hex" => base = 16,
-                "dec" => base = 10,
-                "oct" => base = 8,
+                w if num.take(w) => {}
                 "align" => bj.align = true,
                 "from_beginning" => bj.from_beginning = true,
                 "from_end" => bj.from_end = true,
@@ -771,11 +755,7 @@ impl<'n> OptionState<'n> {
                 other => return Err(format!("unknown `byte_jump` option `{other}`")),
             }
         }
-        if string {
-            bj.format = NumFormat::String(base);
-        } else if nbytes > 8 {
-            return Err("`byte_jump` reads at most 8 bytes unless `string`".into());
-        }
+        bj.format = num.format(nbytes, "byte_jump")?;
         Ok(bj)
     }
 
@@ -804,8 +784,7 @@ impl<'n> OptionState<'n> {
             align: 0,
             bitmask: None,
         };
-        let mut string = false;
-        let mut base = 10;
+        let mut num = NumSpec::default();
         for p in &parts[3..] {
             let (word, arg) = match p.split_once(char::is_whitespace) {
                 Some((w, a)) => (w, Some(a.trim())),
@@ -813,12 +792,7 @@ impl<'n> OptionState<'n> {
             };
             match word {
                 "relative" => be.relative = true,
-                "big" => be.format = NumFormat::Big,
-                "little" => be.format = NumFormat::Little,
-                "string" => string = true,
-                "hex" => base = 16,
-                "dec" => base = 10,
-                "oct" => base = 8,
+                w if num.take(w) => {}
                 "multiplier" => {
                     be.multiplier = arg
                         .and_then(|a| a.parse().ok())
@@ -835,11 +809,7 @@ impl<'n> OptionState<'n> {
                 other => return Err(format!("unknown `byte_extract` option `{other}`")),
             }
         }
-        if string {
-            be.format = NumFormat::String(base);
-        } else if nbytes > 8 {
-            return Err("`byte_extract` reads at most 8 bytes unless `string`".into());
-        }
+        be.format = num.format(nbytes, "byte_extract")?;
         self.var_names.push(name.to_string());
         Ok(be)
     }
@@ -848,6 +818,52 @@ impl<'n> OptionState<'n> {
 impl Rule {
     fn proto_is_ip_only(&self) -> bool {
         matches!(self.proto, super::rule::RuleProto::Ip)
+    }
+}
+
+/// How a `byte_*` keyword reads its number: endianness, or ASCII digits in
+/// a base (`string` with `hex`/`dec`/`oct`).
+struct NumSpec {
+    little: bool,
+    string: bool,
+    base: u32,
+}
+
+impl Default for NumSpec {
+    fn default() -> Self {
+        NumSpec {
+            little: false,
+            string: false,
+            base: 10,
+        }
+    }
+}
+
+impl NumSpec {
+    /// Takes a number-format word; false when `w` is something else.
+    fn take(&mut self, w: &str) -> bool {
+        match w {
+            "big" => self.little = false,
+            "little" => self.little = true,
+            "string" => self.string = true,
+            "hex" => self.base = 16,
+            "dec" => self.base = 10,
+            "oct" => self.base = 8,
+            _ => return false,
+        }
+        true
+    }
+
+    fn format(&self, nbytes: usize, kw: &str) -> Result<NumFormat, String> {
+        if self.string {
+            Ok(NumFormat::String(self.base))
+        } else if nbytes > 8 {
+            Err(format!("`{kw}` reads at most 8 bytes unless `string`"))
+        } else if self.little {
+            Ok(NumFormat::Little)
+        } else {
+            Ok(NumFormat::Big)
+        }
     }
 }
 
