@@ -441,6 +441,9 @@ fn cmd_scan(a: ScanArgs) -> Result<()> {
         dstats.layers,
         dstats.bombs
     );
+    if scanned == 0 && !errors.is_empty() {
+        bail!("nothing could be scanned");
+    }
     Ok(())
 }
 
