@@ -76,7 +76,8 @@ struct ScanArgs {
     /// followed).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// YARA rule file; repeat for several. Default: canhgac's bundled set.
+    /// YARA rule file, or `bundled`; repeat for several. Default: canhgac's
+    /// bundled set.
     #[arg(long = "rules", short = 'r', value_name = "YAR")]
     rules: Vec<PathBuf>,
     /// Print EVE JSON (a `fileinfo` per file, an `alert` per match).
@@ -91,6 +92,20 @@ struct ScanArgs {
     /// Scan files as they are, without unwrapping gzip, ZIP and base64.
     #[arg(long)]
     no_decode: bool,
+    /// Scanning threads (default: one per core).
+    #[arg(long, short = 'p')]
+    threads: Option<usize>,
+    /// Keep running: watch the directories and scan files as they are
+    /// written (inotify, plus a periodic sweep), until interrupted.
+    #[arg(long)]
+    watch: bool,
+    /// With --watch: seconds a file must stay unchanged before it is scanned.
+    #[arg(long, default_value_t = 2)]
+    settle: u64,
+    /// With --watch: seconds between full sweeps (the safety net for
+    /// events the kernel dropped).
+    #[arg(long, default_value_t = 600)]
+    sweep: u64,
 }
 
 #[derive(Args)]
@@ -302,149 +317,143 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
 }
 
 fn cmd_scan(a: ScanArgs) -> Result<()> {
-    use canhgac::detect::yara::decode::{DecodeLimits, DecodeStats, derive};
-    use canhgac::detect::yara::{FileScanner, ScanCache, YaraRules, files};
+    use canhgac::detect::yara::service::{FileItem, RulesHandle, ScanPool, ScanSettings};
+    use canhgac::detect::yara::{decode::DecodeLimits, files};
     use std::io::Write as _;
-    let rules = if a.rules.is_empty() {
-        YaraRules::bundled()?
-    } else {
-        let paths: Vec<&Path> = a.rules.iter().map(PathBuf::as_path).collect();
-        let (rules, skipped) = YaraRules::load_files(&paths)?;
-        for d in &skipped {
-            eprintln!("{d} (file skipped)");
-        }
-        rules
+    use std::sync::atomic::Ordering;
+    let rules = replay::load_yara(&a.rules)?;
+    let rule_count = rules.len();
+    let settings = ScanSettings {
+        timeout_secs: a.timeout,
+        decode: (!a.no_decode).then(DecodeLimits::default),
+        // MD5/SHA-1 only when they are printed
+        full_hashes: a.json,
+        fileinfo: a.json,
     };
+    let out = std::sync::Arc::new(std::sync::Mutex::new(std::io::BufWriter::new(
+        std::io::stdout(),
+    )));
+    let sink_out = std::sync::Arc::clone(&out);
+    let json = a.json;
+    let sink = std::sync::Arc::new(move |events: Vec<canhgac::event::Event>| {
+        let Ok(mut o) = sink_out.lock() else { return };
+        for ev in events {
+            let written = if json {
+                serde_json::to_writer(&mut *o, &ev).map_err(std::io::Error::from)
+            } else {
+                let Some(alert) = &ev.alert else { continue };
+                let md = alert.metadata.as_ref();
+                let tags = md
+                    .and_then(|m| m.get("tags"))
+                    .and_then(|t| t.as_array())
+                    .map(|t| {
+                        let t: Vec<&str> = t.iter().filter_map(|v| v.as_str()).collect();
+                        format!(" [{}]", t.join(","))
+                    })
+                    .unwrap_or_default();
+                let rule = ev.extra.get("yara").and_then(|v| v.as_str()).unwrap_or("");
+                let name = ev.extra["fileinfo"]["filename"].as_str().unwrap_or("");
+                write!(o, "{rule}{tags} {name}")
+            };
+            if written.and_then(|()| writeln!(o)).is_err() {
+                return;
+            }
+        }
+        if json {
+            let _ = o.flush();
+        }
+    });
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let handle = std::sync::Arc::new(RulesHandle::new(rules));
+    let pool = ScanPool::start(handle, settings, threads, threads * 4, sink);
+    let counters = std::sync::Arc::clone(&pool.counters);
+    let cache = std::sync::Arc::clone(&pool.cache);
+
+    let started = std::time::Instant::now();
     let mut list = Vec::new();
     let mut errors = Vec::new();
+    let mut skipped = 0u64;
     files::walk(&a.paths, &mut list, &mut errors);
-    let mut cache = ScanCache::new(65_536);
-    let mut scanner = FileScanner::new(&rules, a.timeout)?;
-    let limits = DecodeLimits::default();
-    let mut dstats = DecodeStats::default();
-    let started = std::time::Instant::now();
-    let (mut bytes, mut scanned, mut matched, mut skipped) = (0u64, 0u64, 0u64, 0u64);
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let now = chrono::Utc::now().timestamp_micros();
     for path in &list {
-        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        if size > a.max_size {
-            skipped += 1;
-            errors.push(format!(
-                "{}: {size} bytes, over --max-size; skipped",
-                path.display()
-            ));
-            continue;
-        }
-        let data = match std::fs::read(path) {
-            Ok(d) => d,
-            Err(e) => {
-                errors.push(format!("{}: {e}", path.display()));
-                continue;
+        match files::read_limited(path, a.max_size) {
+            Ok(Some(data)) => {
+                pool.submit_wait(FileItem::from_path(path, data, now));
             }
-        };
-        // md5/sha1 only when they are printed
-        let h = if a.json {
-            files::Hashes::of(&data)
-        } else {
-            files::Hashes::sha256_only(&data)
-        };
-        let ext = files::externals_for(path, &data);
-        let found = match cache.scan(&mut scanner, h.sha256, &data, &ext) {
-            Ok(m) => m,
-            Err(e) => {
-                errors.push(format!("{}: {e}", path.display()));
-                continue;
+            Ok(None) => {
+                skipped += 1;
+                errors.push(format!(
+                    "{}: over --max-size ({} bytes); skipped",
+                    path.display(),
+                    a.max_size
+                ));
             }
-        };
-        scanned += 1;
-        bytes += data.len() as u64;
-        // unwrapped layers (gzip, ZIP members, base64): each scanned too
-        let mut layers = Vec::new();
-        if !a.no_decode {
-            derive(
-                &data,
-                &path.display().to_string(),
-                &limits,
-                &mut layers,
-                &mut dstats,
-            );
-        }
-        let mut layer_hits: Vec<(
-            String,
-            std::sync::Arc<Vec<canhgac::detect::yara::YaraMatch>>,
-            files::Hashes,
-        )> = Vec::new();
-        for l in &layers {
-            let lh = files::Hashes::sha256_only(&l.data);
-            let member = l.name.rsplit('!').next().unwrap_or_default();
-            let mut lext = files::externals_for(path, &l.data);
-            lext.filename = member.to_string();
-            lext.extension = std::path::Path::new(member)
-                .extension()
-                .map(|e| e.to_string_lossy().to_ascii_lowercase())
-                .unwrap_or_default();
-            match cache.scan(&mut scanner, lh.sha256, &l.data, &lext) {
-                Ok(m) if !m.is_empty() => layer_hits.push((l.name.clone(), m, lh)),
-                Ok(_) => {}
-                Err(e) => errors.push(format!("{}: {e}", l.name)),
-            }
-        }
-        if !found.is_empty() || !layer_hits.is_empty() {
-            matched += 1;
-        }
-        let now = chrono::Utc::now().timestamp_micros();
-        if a.json {
-            serde_json::to_writer(&mut out, &files::fileinfo_event(path, &data, &h, now))?;
-            writeln!(out)?;
-            for m in found.iter() {
-                serde_json::to_writer(&mut out, &files::alert_event(path, &h, m, now))?;
-                writeln!(out)?;
-            }
-            for (name, ms, lh) in &layer_hits {
-                for m in ms.iter() {
-                    serde_json::to_writer(
-                        &mut out,
-                        &files::alert_event(Path::new(name), lh, m, now),
-                    )?;
-                    writeln!(out)?;
-                }
-            }
-        } else {
-            let all = std::iter::once((path.display().to_string(), found.clone()))
-                .chain(layer_hits.iter().map(|(n, m, _)| (n.clone(), m.clone())));
-            for (name, ms) in all {
-                for m in ms.iter() {
-                    let tags = if m.tags.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" [{}]", m.tags.join(","))
-                    };
-                    writeln!(out, "{}{tags} {name}", m.rule)?;
-                }
-            }
+            Err(e) => errors.push(format!("{}: {e}", path.display())),
         }
     }
-    out.flush()?;
+    if a.watch {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        ctrlc_flag(flag);
+        let watch = canhgac::detect::yara::watch::WatchConfig {
+            roots: a.paths.clone(),
+            settle: std::time::Duration::from_secs(a.settle),
+            sweep: std::time::Duration::from_secs(a.sweep.max(1)),
+            max_size: a.max_size,
+        };
+        eprintln!(
+            "scan: watching {} (settle {} s, sweep every {} s); Ctrl-C stops",
+            a.paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            a.settle,
+            a.sweep
+        );
+        canhgac::detect::yara::watch::run(&watch, &pool, &stop)?;
+    }
+    pool.finish();
+    if let Ok(mut o) = out.lock() {
+        o.flush()?;
+    }
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     for e in &errors {
         eprintln!("error: {e}");
     }
+    let g = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let (scanned, bytes) = (g(&counters.files), g(&counters.bytes));
+    let scan_errors = g(&counters.errors);
     eprintln!(
-        "scan: {scanned} files, {:.1} MiB in {secs:.2} s ({:.1} MiB/s, {:.0} files/s), {matched} matched, {skipped} skipped, {} errors, {} rules, cache {} hits, {} decoded layers, {} bombs stopped",
+        "scan: {scanned} files, {:.1} MiB in {secs:.2} s ({:.1} MiB/s, {:.0} files/s, {threads} threads), {} matched, {skipped} skipped, {} errors, {rule_count} rules, cache {} hits, {} decoded layers, {} bombs stopped",
         bytes as f64 / 1_048_576.0,
         bytes as f64 / 1_048_576.0 / secs,
         scanned as f64 / secs,
-        errors.len(),
-        rules.len(),
-        cache.hits,
-        dstats.layers,
-        dstats.bombs
+        g(&counters.matched),
+        errors.len() as u64 + scan_errors,
+        cache.hits_misses().0,
+        g(&counters.layers),
+        g(&counters.bombs)
     );
     if scanned == 0 && !errors.is_empty() {
         bail!("nothing could be scanned");
     }
     Ok(())
+}
+
+/// Sets `flag` on Ctrl-C or SIGTERM.
+fn ctrlc_flag(flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(canhgac::up::shutdown_signal());
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
 }
 
 fn cmd_rules_check(files: &[PathBuf]) -> Result<()> {

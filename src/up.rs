@@ -208,6 +208,11 @@ pub async fn run_demo(listen: &str, data_dir: &Path) -> Result<(), UpError> {
             ..Default::default()
         },
         logs: sensor::LogsSection { files: vec![log] },
+        // files carried in the demo traffic are scanned with the bundled set
+        files: sensor::FilesSection {
+            yara: vec!["bundled".into()],
+            ..Default::default()
+        },
     };
     let rules = RuleSet::compile_str(
         "demo.rules",

@@ -116,6 +116,25 @@ struct Case {
     expect_events: BTreeMap<String, usize>,
     expect_blocked: Option<usize>,
     known_bug: Option<String>,
+    /// `--yara` arguments (`bundled` or rule files under tests/data).
+    #[serde(default)]
+    yara: Vec<String>,
+    /// YARA rule name → exact number of YARA alerts (gid 3).
+    #[serde(default)]
+    expect_yara: BTreeMap<String, usize>,
+    /// Values some event of a type must carry.
+    #[serde(default)]
+    expect_json: Vec<JsonCheck>,
+}
+
+/// `{ event_type = "smtp", pointer = "/email/subject", value = "…" }`:
+/// at least one event of that type has `value` at the JSON pointer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonCheck {
+    event_type: String,
+    pointer: String,
+    value: Value,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -716,6 +735,9 @@ struct Outcome {
     /// (sid, msg, action, direction, pcap_cnt)
     alerts: Vec<(u64, String, String, String, Option<u64>)>,
     events: BTreeMap<String, usize>,
+    /// YARA rule → alerts.
+    yara: BTreeMap<String, usize>,
+    all: Vec<Value>,
 }
 
 fn replay(case: &Case, dump: Option<(&Path, &str)>) -> Result<Outcome, String> {
@@ -759,18 +781,42 @@ fn replay(case: &Case, dump: Option<(&Path, &str)>) -> Result<Outcome, String> {
         sets,
         simulate_ips: case.simulate_ips,
         init_errors_fatal: true,
-        yara: Vec::new(),
+        yara: case
+            .yara
+            .iter()
+            .map(|y| {
+                if y == "bundled" {
+                    PathBuf::from(y)
+                } else {
+                    Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("tests/data")
+                        .join(y)
+                }
+            })
+            .collect(),
     };
     run(&opts).map_err(|e| format!("replay failed: {e}"))?;
     let eve = std::fs::read_to_string(outdir.join("eve.json")).map_err(|e| e.to_string())?;
     let mut out = Outcome {
         alerts: Vec::new(),
         events: BTreeMap::new(),
+        yara: BTreeMap::new(),
+        all: Vec::new(),
     };
+    let mut ids = std::collections::HashSet::new();
     for line in eve.lines() {
         let ev: Value = serde_json::from_str(line).map_err(|e| format!("eve.json: {e}"))?;
         let kind = ev["event_type"].as_str().unwrap_or("?").to_string();
-        if kind == "alert" {
+        // central drops a repeated event_id as a redelivery
+        if let Some(id) = ev["event_id"].as_str()
+            && !ids.insert(id.to_string())
+        {
+            return Err(format!("event_id {id} is used twice: {line}"));
+        }
+        if kind == "alert" && ev["alert"]["gid"] == 3 {
+            let rule = ev["yara"].as_str().unwrap_or("?").to_string();
+            *out.yara.entry(rule).or_insert(0) += 1;
+        } else if kind == "alert" {
             let a = &ev["alert"];
             out.alerts.push((
                 a["signature_id"].as_u64().unwrap_or(0),
@@ -781,6 +827,7 @@ fn replay(case: &Case, dump: Option<(&Path, &str)>) -> Result<Outcome, String> {
             ));
         }
         *out.events.entry(kind).or_insert(0) += 1;
+        out.all.push(ev);
     }
     Ok(out)
 }
@@ -821,6 +868,32 @@ fn mismatches(case: &Case, got: &Outcome) -> Result<Vec<String>, String> {
             ));
         }
     }
+    for (rule, want) in &case.expect_yara {
+        let n = got.yara.get(rule).copied().unwrap_or(0);
+        if n != *want {
+            bad.push(format!("YARA {rule}: expected {want} alert(s), got {n}"));
+        }
+    }
+    for (rule, n) in &got.yara {
+        if !case.expect_yara.contains_key(rule) {
+            bad.push(format!(
+                "YARA {rule}: not in `expect_yara` but alerted {n} time(s)"
+            ));
+        }
+    }
+    for c in &case.expect_json {
+        let found = got
+            .all
+            .iter()
+            .filter(|e| e["event_type"] == c.event_type.as_str())
+            .any(|e| e.pointer(&c.pointer) == Some(&c.value));
+        if !found {
+            bad.push(format!(
+                "no {} event has {} = {}",
+                c.event_type, c.pointer, c.value
+            ));
+        }
+    }
     if let Some(want) = case.expect_blocked {
         let n = got.alerts.iter().filter(|a| a.2 == "blocked").count();
         if n != want {
@@ -844,6 +917,14 @@ fn describe(got: &Outcome) -> String {
         }
     }
     s.push_str(&format!("    events: {:?}\n", got.events));
+    if !got.yara.is_empty() {
+        s.push_str(&format!("    YARA alerts: {:?}\n", got.yara));
+    }
+    if std::env::var_os("CANHGAC_DETECT_EVE").is_some() {
+        for e in &got.all {
+            s.push_str(&format!("    {e}\n"));
+        }
+    }
     s
 }
 
@@ -932,6 +1013,7 @@ case_files!(
     icmp,
     http,
     dns_tls_ssh,
+    files,
 );
 
 #[test]

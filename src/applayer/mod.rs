@@ -13,6 +13,8 @@
 
 pub mod dns;
 pub mod http;
+pub mod mime;
+pub mod smtp;
 pub mod ssh;
 pub mod tls;
 
@@ -33,6 +35,7 @@ pub struct AppConfig {
     pub dns_tcp_ports: Vec<u16>,
     /// Bytes per direction looked at before protocol detection gives up.
     pub detect_limit: usize,
+    pub smtp: smtp::SmtpConfig,
 }
 
 impl Default for AppConfig {
@@ -42,6 +45,7 @@ impl Default for AppConfig {
             dns_udp_ports: vec![53],
             dns_tcp_ports: vec![53],
             detect_limit: 4096,
+            smtp: smtp::SmtpConfig::default(),
         }
     }
 }
@@ -61,6 +65,9 @@ pub enum AppEvent {
     Tls,
     /// Both SSH banners are known.
     Ssh,
+    /// A mail transaction ended (its message is complete, or the
+    /// connection closed in the middle of it).
+    Smtp(u64),
 }
 
 /// One DNS transaction: a request and its response.
@@ -236,6 +243,7 @@ pub struct AppLayer {
     pub tls: Option<Box<tls::TlsParser>>,
     pub dns: Option<Box<DnsState>>,
     pub ssh: Option<Box<SshStateBox>>,
+    pub smtp: Option<Box<smtp::SmtpState>>,
     /// Transactions touched by the last feed.
     pub touched: Vec<u64>,
     /// A message completed in that direction during the last feed
@@ -404,7 +412,8 @@ impl AppLayer {
             AppProto::Tls => self.tls = Some(Box::new(tls::TlsParser::new())),
             AppProto::Dns => self.dns = Some(Box::default()),
             AppProto::Ssh => self.ssh = Some(Box::default()),
-            AppProto::Smtp | AppProto::Ftp => {}
+            AppProto::Smtp => self.smtp = Some(Box::new(smtp::SmtpState::new(cfg.smtp))),
+            AppProto::Ftp => {}
         }
     }
 
@@ -486,6 +495,12 @@ impl AppLayer {
                 let msgs = framers[d].feed(data);
                 for m in msgs {
                     st.message(to_server, &m, &mut self.events, &mut self.touched);
+                }
+            }
+            Some(AppProto::Smtp) => {
+                let Some(s) = self.smtp.as_mut() else { return };
+                for id in s.feed(to_server, data) {
+                    self.events.push(AppEvent::Smtp(id));
                 }
             }
             Some(AppProto::Ssh) => {
@@ -571,6 +586,11 @@ impl AppLayer {
 
     /// Events for what is still unlogged when the flow ends.
     pub fn finish(&mut self) {
+        if let Some(s) = self.smtp.as_mut() {
+            for id in s.close() {
+                self.events.push(AppEvent::Smtp(id));
+            }
+        }
         if let Some(h) = self.http.as_mut() {
             h.close_request();
             h.close_response();
@@ -679,6 +699,11 @@ impl AppLayer {
     /// The HTTP transaction with this id.
     pub fn http_tx(&self, id: u64) -> Option<&http::HttpTx> {
         self.http.as_ref()?.tx(id)
+    }
+
+    /// A mail transaction, while it is kept.
+    pub fn smtp_tx(&self, id: u64) -> Option<&smtp::SmtpTx> {
+        self.smtp.as_ref()?.tx(id)
     }
 
     /// The EVE `tls` object.

@@ -256,6 +256,16 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
 }
 
 impl Event {
+    /// A copy of this event as a new event of `event_type`: same fields,
+    /// a fresh `event_id` (a copy must never share its id, or central
+    /// would take it for a redelivery and drop it).
+    pub fn derive(&self, event_type: &str) -> Event {
+        let mut ev = self.clone();
+        ev.event_type = event_type.to_string();
+        ev.event_id = Some(Uuid::now_v7());
+        ev
+    }
+
     /// A new event of `event_type` at `micros`, with a fresh `event_id`.
     pub fn new(event_type: &str, micros: i64) -> Self {
         Event {
@@ -318,6 +328,12 @@ mod tests {
         let a = Event::new("alert", 0);
         let b = Event::new("alert", 0);
         assert_ne!(a.event_id, b.event_id);
+        let c = a.derive("alert");
+        assert_ne!(a.event_id, c.event_id);
+        assert_eq!(
+            (c.event_type.as_str(), &c.timestamp),
+            ("alert", &a.timestamp)
+        );
         assert_eq!(a.event_id.unwrap().get_version_num(), 7);
     }
 

@@ -30,6 +30,7 @@ use tokio::sync::mpsc;
 use crate::capture::{self, LiveCapture, LiveOptions};
 use crate::config::{self, ConfigError};
 use crate::detect::signature::RuleSet;
+use crate::detect::yara::service::{FileItem, RulesHandle, ScanPool, Sink};
 use crate::event::Event;
 use pipeline::{Identity, Pipeline};
 
@@ -46,6 +47,115 @@ pub struct SensorConfig {
     pub rules: RulesSection,
     #[serde(default)]
     pub logs: LogsSection,
+    #[serde(default)]
+    pub files: FilesSection,
+}
+
+/// `[files]`: YARA over files carried in traffic and files in watched
+/// directories.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesSection {
+    /// YARA rule files (index files with `include` are followed), and/or
+    /// `bundled` for canhgac's own set. Empty: no file scanning.
+    #[serde(default)]
+    pub yara: Vec<PathBuf>,
+    /// Pull files out of traffic (HTTP bodies and uploads, mail
+    /// attachments) and scan them.
+    #[serde(default = "default_true")]
+    pub extract: bool,
+    /// Directories watched recursively; files are scanned when they settle.
+    #[serde(default)]
+    pub watch: Vec<PathBuf>,
+    /// Scan the watched directories in full at start.
+    #[serde(default = "default_true")]
+    pub scan_at_start: bool,
+    /// Seconds a file must stay unchanged before it is scanned.
+    #[serde(default = "default_settle")]
+    pub settle_secs: u64,
+    /// Seconds between full sweeps of the watched directories.
+    #[serde(default = "default_sweep")]
+    pub sweep_secs: u64,
+    /// Largest file scanned (and kept from traffic), bytes.
+    #[serde(default = "default_max_file")]
+    pub max_size: u64,
+    /// Scanning threads.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// Files waiting for a scanning thread; beyond, files from traffic are
+    /// dropped and counted.
+    #[serde(default = "default_file_queue")]
+    pub queue: usize,
+    /// Time limit per file, seconds.
+    #[serde(default = "default_file_timeout")]
+    pub timeout_secs: i32,
+    /// Unwrap gzip, ZIP members and base64 and scan each layer.
+    #[serde(default = "default_true")]
+    pub decode: bool,
+}
+
+impl Default for FilesSection {
+    fn default() -> Self {
+        FilesSection {
+            yara: Vec::new(),
+            extract: true,
+            watch: Vec::new(),
+            scan_at_start: true,
+            settle_secs: default_settle(),
+            sweep_secs: default_sweep(),
+            max_size: default_max_file(),
+            workers: default_workers(),
+            queue: default_file_queue(),
+            timeout_secs: default_file_timeout(),
+            decode: true,
+        }
+    }
+}
+
+fn default_settle() -> u64 {
+    2
+}
+fn default_sweep() -> u64 {
+    600
+}
+fn default_max_file() -> u64 {
+    replay::DEFAULT_MAX_FILE as u64
+}
+fn default_workers() -> usize {
+    2
+}
+fn default_file_queue() -> usize {
+    256
+}
+fn default_file_timeout() -> i32 {
+    10
+}
+
+impl FilesSection {
+    /// Whether any file scanning is configured.
+    pub fn enabled(&self) -> bool {
+        !self.yara.is_empty()
+    }
+
+    /// Compiles the YARA rules this section names.
+    ///
+    /// # Errors
+    /// An unreadable rule file, or a set where nothing compiled.
+    pub fn load_rules(&self) -> Result<crate::detect::yara::YaraRules, String> {
+        replay::load_yara(&self.yara).map_err(|e| format!("files.yara: {e}"))
+    }
+
+    /// How files are scanned.
+    pub fn settings(&self) -> crate::detect::yara::service::ScanSettings {
+        crate::detect::yara::service::ScanSettings {
+            timeout_secs: self.timeout_secs.max(1),
+            decode: self
+                .decode
+                .then(crate::detect::yara::decode::DecodeLimits::default),
+            full_hashes: true,
+            fileinfo: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -234,11 +344,11 @@ impl SensorConfig {
                     "set either capture.interface or capture.files, not both",
                 ));
             }
-            (None, true) if self.logs.files.is_empty() => {
+            (None, true) if self.logs.files.is_empty() && self.files.watch.is_empty() => {
                 return Err(config::invalid(
                     path,
                     "capture",
-                    "nothing to watch: set capture.interface, capture.files or logs.files",
+                    "nothing to watch: set capture.interface, capture.files, logs.files or files.watch",
                 ));
             }
             _ => {}
@@ -248,6 +358,29 @@ impl SensorConfig {
                 path,
                 "capture.snaplen",
                 "must be between 64 and 262144",
+            ));
+        }
+        if !self.files.watch.is_empty() && self.files.yara.is_empty() {
+            return Err(config::invalid(
+                path,
+                "files.watch",
+                "watched directories need YARA rules: set files.yara (for example [\"bundled\"])",
+            ));
+        }
+        for dir in &self.files.watch {
+            if !dir.is_dir() {
+                return Err(config::invalid(
+                    path,
+                    "files.watch",
+                    format!("{} is not a directory", dir.display()),
+                ));
+            }
+        }
+        if self.files.workers == 0 || self.files.queue == 0 || self.files.max_size == 0 {
+            return Err(config::invalid(
+                path,
+                "files",
+                "workers, queue and max_size must be at least 1",
             ));
         }
         if self.sensor.queue_capacity == 0 {
@@ -396,6 +529,16 @@ pub async fn run(
         unit: Some(creds.unit.clone()),
     };
     let (tx, rx) = mpsc::channel::<Event>(cfg.sensor.queue_capacity);
+    let yara = if cfg.files.enabled() {
+        let rules = cfg.files.load_rules().map_err(SensorError::Config)?;
+        tracing::info!(rules = rules.len(), "YARA rules loaded");
+        Some(Arc::new(RulesHandle::new(rules)))
+    } else {
+        None
+    };
+    let reload = yara
+        .as_ref()
+        .map(|h| tokio::spawn(reload_on_hangup(cfg.files.clone(), Arc::clone(h))));
 
     let capture_cfg = cfg.clone();
     let capture_stop = Arc::clone(&stop);
@@ -404,6 +547,7 @@ pub async fn run(
         produce(
             &capture_cfg,
             rules,
+            yara,
             identity,
             tx,
             &capture_stop,
@@ -412,6 +556,9 @@ pub async fn run(
     });
     let shipper = ship(&cfg, &client, &creds, rx, &counters);
     let (cap_res, ship_res) = tokio::join!(capture, shipper);
+    if let Some(r) = reload {
+        r.abort();
+    }
     ship_res?;
     match cap_res {
         Ok(r) => r,
@@ -419,17 +566,139 @@ pub async fn run(
     }
 }
 
-/// The capture side: reads sources, runs detection, queues events.
+/// Reloads the YARA rules on SIGHUP: the new set is compiled beside the
+/// running one and swapped in at once; if it does not compile, the old set
+/// keeps running and the error is logged.
+async fn reload_on_hangup(files: FilesSection, handle: Arc<RulesHandle>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let f = files.clone();
+        match tokio::task::spawn_blocking(move || f.load_rules()).await {
+            Ok(Ok(rules)) => {
+                let n = rules.len();
+                let generation = handle.replace(rules);
+                tracing::info!(rules = n, generation, "YARA rules reloaded");
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "YARA reload failed; the old rules stay"),
+            Err(e) => tracing::error!(error = %e, "YARA reload failed; the old rules stay"),
+        }
+    }
+}
+
+/// The capture side: reads sources, runs detection, queues events; and,
+/// when YARA is configured, the scanning threads and the directory
+/// watcher beside it.
 fn produce(
     cfg: &SensorConfig,
     rules: Arc<RuleSet>,
+    yara: Option<Arc<RulesHandle>>,
     identity: Identity,
     tx: mpsc::Sender<Event>,
     stop: &AtomicBool,
     counters: &SensorCounters,
 ) -> Result<(), SensorError> {
-    let pcfg = cfg.rules.pipeline_config().map_err(SensorError::Config)?;
+    let mut pcfg = cfg.rules.pipeline_config().map_err(SensorError::Config)?;
+    let pool = yara.map(|handle| {
+        if cfg.files.extract {
+            pcfg.extract_files = usize::try_from(cfg.files.max_size).unwrap_or(usize::MAX);
+        }
+        let sink_tx = tx.clone();
+        let sink: Sink = Arc::new(move |events: Vec<Event>| {
+            for ev in events {
+                if sink_tx.blocking_send(ev).is_err() {
+                    return;
+                }
+            }
+        });
+        ScanPool::start(
+            handle,
+            cfg.files.settings(),
+            cfg.files.workers,
+            cfg.files.queue,
+            sink,
+        )
+    });
     let mut pipeline = Pipeline::with_config(rules, identity, pcfg);
+    pipeline.scan_counters = pool.as_ref().map(|p| Arc::clone(&p.counters));
+    let watching = pool.is_some() && !cfg.files.watch.is_empty();
+    let result = std::thread::scope(|scope| {
+        if let Some(pool) = pool.as_ref().filter(|_| watching) {
+            scope.spawn(move || watch_dirs(&cfg.files, pool, stop));
+        }
+        let r = capture_sources(cfg, &mut pipeline, pool.as_ref(), &tx, stop, counters);
+        // watched directories are a source that never ends by itself
+        if r.is_ok() && watching {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        r
+    });
+    if let Some(pool) = pool {
+        pool.finish();
+    }
+    result
+}
+
+/// Scans the watched directories (in full first, when configured), then
+/// watches them until `stop`.
+fn watch_dirs(files: &FilesSection, pool: &ScanPool, stop: &AtomicBool) {
+    if files.scan_at_start {
+        let mut list = Vec::new();
+        let mut errors = Vec::new();
+        crate::detect::yara::files::walk(&files.watch, &mut list, &mut errors);
+        for e in errors {
+            tracing::warn!(error = %e, "watched directory");
+        }
+        let ts = chrono::Utc::now().timestamp_micros();
+        for path in list {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            if let Ok(Some(data)) = crate::detect::yara::files::read_limited(&path, files.max_size)
+            {
+                pool.submit_wait(FileItem::from_path(&path, data, ts));
+            }
+        }
+    }
+    let wcfg = crate::detect::yara::watch::WatchConfig {
+        roots: files.watch.clone(),
+        settle: Duration::from_secs(files.settle_secs),
+        sweep: Duration::from_secs(files.sweep_secs.max(1)),
+        max_size: files.max_size,
+    };
+    tracing::info!(dirs = ?files.watch, "watching directories");
+    if let Err(e) = crate::detect::yara::watch::run(&wcfg, pool, stop) {
+        tracing::error!(error = %e, "cannot watch directories");
+    }
+}
+
+/// Hands the files the pipeline pulled out of traffic to the scanners:
+/// waiting for room when reading files, dropping (counted) when live.
+fn hand_over(pipeline: &mut Pipeline, pool: Option<&ScanPool>, wait: bool) {
+    for item in pipeline.extracted.drain(..) {
+        if let Some(pool) = pool {
+            if wait {
+                pool.submit_wait(item);
+            } else {
+                pool.submit(item);
+            }
+        }
+    }
+}
+
+/// Reads the packet and log sources through the pipeline.
+fn capture_sources(
+    cfg: &SensorConfig,
+    pipeline: &mut Pipeline,
+    pool: Option<&ScanPool>,
+    tx: &mpsc::Sender<Event>,
+    stop: &AtomicBool,
+    counters: &SensorCounters,
+) -> Result<(), SensorError> {
     let mut events = Vec::new();
     // Files wait for room in the queue; live capture cannot, so it counts.
     let send_wait = |ev: Event| tx.blocking_send(ev).is_ok();
@@ -467,6 +736,7 @@ fn produce(
             capture::read_file(path, |pkt| {
                 last_ts = pkt.ts_micros + pipeline.time_shift_micros;
                 pipeline.process(&pkt, &mut events);
+                hand_over(pipeline, pool, true);
                 for ev in events.drain(..) {
                     closed |= !send_wait(ev);
                 }
@@ -476,6 +746,7 @@ fn produce(
             }
         }
         pipeline.finish(&mut events);
+        hand_over(pipeline, pool, true);
         for ev in events.drain(..) {
             if !send_wait(ev) {
                 return Ok(());
@@ -517,6 +788,7 @@ fn produce(
         let n = live.poll(256, |pkt| {
             pipeline.process(&pkt, &mut events);
         })?;
+        hand_over(pipeline, pool, false);
         for ev in events.drain(..) {
             try_send(ev);
         }
@@ -542,6 +814,7 @@ fn produce(
         }
     }
     pipeline.finish(&mut events);
+    hand_over(pipeline, pool, false);
     for ev in events.drain(..) {
         try_send(ev);
     }

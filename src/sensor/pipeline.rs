@@ -12,12 +12,13 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use crate::applayer::{AppConfig, AppEvent, AppTx};
+use crate::applayer::{AppConfig, AppEvent, AppTx, mime};
 use crate::capture::RawPacket;
 use crate::decode::{DecodeOutcome, Proto, decode};
 use crate::detect::signature::engine::{Engine, Hit, PacketInfo, Transport, TxView};
 use crate::detect::signature::threshold::ThresholdConfig;
 use crate::detect::signature::{Action, RuleSet};
+use crate::detect::yara::service::FileItem;
 use crate::event::{Alert, Event, format_timestamp};
 use crate::flow::{Flow, FlowConfig, FlowTable};
 
@@ -97,9 +98,12 @@ pub struct PipelineConfig {
     pub thresholds: ThresholdConfig,
     /// Whether alerts of `drop` rules say `blocked` (`--simulate-ips`).
     pub simulate_ips: bool,
-    /// YARA rules for files carried in traffic (HTTP bodies); off when
-    /// `None`.
-    pub yara: Option<Arc<crate::detect::yara::YaraRules>>,
+    /// Files carried in traffic (HTTP bodies, multipart uploads, mail
+    /// attachments) are handed over in [`Pipeline::extracted`] for scanning
+    /// instead of being logged here; `0` turns extraction off, otherwise it
+    /// is the largest file kept, in bytes (HTTP body limits are raised to
+    /// it).
+    pub extract_files: usize,
 }
 
 /// One detection pipeline (one per worker thread).
@@ -115,6 +119,12 @@ pub struct Pipeline {
     ended: Vec<Flow>,
     defrag: crate::decode::defrag::Defrag,
     last_ts: i64,
+    /// Files pulled out of traffic, waiting to be scanned (when
+    /// `extract_files` is on); the caller drains them after each packet.
+    pub extracted: Vec<FileItem>,
+    /// Counters of the scanners fed by [`Pipeline::extracted`], reported in
+    /// `stats` (set by whoever runs them).
+    pub scan_counters: Option<Arc<crate::detect::yara::service::ScanCounters>>,
 }
 
 /// Suricata writes IPv6 addresses in full (`fe80:0000:…`).
@@ -142,8 +152,19 @@ impl Pipeline {
         )
     }
 
-    pub fn with_config(rules: Arc<RuleSet>, identity: Identity, config: PipelineConfig) -> Self {
+    pub fn with_config(
+        rules: Arc<RuleSet>,
+        identity: Identity,
+        mut config: PipelineConfig,
+    ) -> Self {
+        if config.extract_files > 0 {
+            let http = &mut config.app.http;
+            http.request_body_limit = http.request_body_limit.max(config.extract_files);
+            http.response_body_limit = http.response_body_limit.max(config.extract_files);
+        }
         Pipeline {
+            extracted: Vec::new(),
+            scan_counters: None,
             engine: Engine::new(rules, config.thresholds.clone()),
             identity,
             flows: FlowTable::new(config.flow),
@@ -420,14 +441,22 @@ impl Pipeline {
         self.flows.stats = fstats;
         if !events.is_empty() {
             let this = &*self;
+            let mut carried = Vec::new();
             if let Some(flow) = this.flows.get(&key) {
                 for ae in &events {
+                    if let AppEvent::Smtp(id) = ae {
+                        this.smtp_events(flow, *id, ts, Some(pcap_cnt), out, &mut carried);
+                        continue;
+                    }
+                    if this.carried_files(flow, ae, ts, Some(pcap_cnt), &mut carried) {
+                        continue;
+                    }
                     if let Some(ev) = this.app_event(flow, ae, ts, Some(pcap_cnt)) {
                         out.push(ev);
                     }
-                    this.yara_events(flow, ae, ts, Some(pcap_cnt), out);
                 }
             }
+            self.extracted.append(&mut carried);
             self.stats.app_events += events.len() as u64;
         }
         self.flows.expire(ts, &mut self.ended);
@@ -536,12 +565,20 @@ impl Pipeline {
             flow.app.finish();
             let events = std::mem::take(&mut flow.app.events);
             self.stats.app_events += events.len() as u64;
+            let mut carried = Vec::new();
             for ae in &events {
+                if let AppEvent::Smtp(id) = ae {
+                    self.smtp_events(&flow, *id, flow.last_ts, None, out, &mut carried);
+                    continue;
+                }
+                if self.carried_files(&flow, ae, flow.last_ts, None, &mut carried) {
+                    continue;
+                }
                 if let Some(ev) = self.app_event(&flow, ae, flow.last_ts, None) {
                     out.push(ev);
                 }
-                self.yara_events(&flow, ae, flow.last_ts, None, out);
             }
+            self.extracted.append(&mut carried);
             out.push(self.flow_event(&flow));
         }
     }
@@ -577,6 +614,8 @@ impl Pipeline {
         pcap_cnt: Option<u64>,
     ) -> Option<Event> {
         let mut ev = match ae {
+            // logged with its message by `smtp_events`
+            AppEvent::Smtp(_) => return None,
             AppEvent::File(id, to_server) => {
                 let t = flow.app.http_tx(*id)?;
                 let mut ev = self.base_event("fileinfo", flow, ts, *to_server);
@@ -629,83 +668,128 @@ impl Pipeline {
         Some(ev)
     }
 
-    /// YARA over an HTTP body: the file's hashes and magic, and an alert
-    /// per rule that matched (when YARA is configured).
-    fn yara_events(
+    /// The files an app event carries, as scan items, when extraction is
+    /// on; `true` when the event was a file (its `fileinfo` record then
+    /// comes from the scan, with hashes and type).
+    fn carried_files(
         &self,
         flow: &Flow,
         ae: &AppEvent,
         ts: i64,
         pcap_cnt: Option<u64>,
-        out: &mut Vec<Event>,
-    ) {
-        let (Some(rules), AppEvent::File(id, upload)) = (&self.config.yara, ae) else {
-            return;
+        out: &mut Vec<FileItem>,
+    ) -> bool {
+        if self.config.extract_files == 0 {
+            return false;
+        }
+        let AppEvent::File(id, upload) = ae else {
+            return false;
         };
         let Some(t) = flow.app.http_tx(*id) else {
-            return;
+            return false;
+        };
+        let Some(mut template) = self.app_event(flow, ae, ts, pcap_cnt) else {
+            return false;
         };
         let body = if *upload {
             &t.request_body
         } else {
             &t.response_body
         };
-        if body.is_empty() {
-            return;
-        }
-        use crate::detect::yara::files;
-        let h = files::Hashes::of(body);
-        let name = crate::applayer::file_eve(t, *upload)["filename"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let path = std::path::Path::new(&name);
-        let ext = crate::detect::yara::Externals {
-            filename: path
-                .file_name()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            filepath: String::new(),
-            extension: path
-                .extension()
-                .map(|s| s.to_string_lossy().to_ascii_lowercase())
-                .unwrap_or_default(),
-            filetype: files::magic(body).to_string(),
-            owner: String::new(),
-        };
-        let found = match rules.scan(body, &ext, 10) {
-            Ok(f) => f,
-            Err(_) => return,
-        };
-        // enrich the fileinfo record just written
-        if let Some(ev) = out.last_mut()
-            && ev.event_type == "fileinfo"
-            && let Some(fi) = ev.fileinfo.as_mut()
+        let name = template
+            .fileinfo
+            .as_ref()
+            .and_then(|f| f.filename.clone())
+            .unwrap_or_default();
+        if *upload
+            && let Some(ct) = t.request_header(b"content-type")
+            && ct.len() >= 19
+            && ct[..19].eq_ignore_ascii_case(b"multipart/form-data")
         {
-            fi.extra.insert("magic".into(), json!(files::magic(body)));
-            fi.extra.insert("md5".into(), json!(h.md5));
-            fi.extra.insert("sha1".into(), json!(h.sha1));
-            fi.extra.insert("sha256".into(), json!(h.sha256_hex()));
-        }
-        for m in found {
-            let mut ev = files::alert_event(path, &h, &m, ts + self.time_shift_micros);
-            let base = self.base_event("alert", flow, ts, *upload);
-            ev.flow_id = base.flow_id;
-            ev.src_ip = base.src_ip;
-            ev.src_port = base.src_port;
-            ev.dest_ip = base.dest_ip;
-            ev.dest_port = base.dest_port;
-            ev.proto = base.proto;
-            ev.sensor_id = self.identity.sensor_id.clone();
-            ev.unit = self.identity.unit.clone();
-            ev.app_proto = Some("http".into());
-            ev.extra.insert("tx_id".into(), json!(id));
-            ev.extra.insert("http".into(), crate::applayer::http_eve(t));
-            if let Some(c) = pcap_cnt {
-                ev.extra.insert("pcap_cnt".into(), json!(c));
+            let msg = mime::parse_multipart(&ct, body, &self.mime_limits());
+            let mut any = false;
+            for part in msg.parts {
+                let Some(fname) = part.filename.filter(|f| !f.is_empty()) else {
+                    continue;
+                };
+                any = true;
+                let mut tp = template.derive("fileinfo");
+                if let Some(fi) = tp.fileinfo.as_mut() {
+                    fi.filename = Some(fname.clone());
+                }
+                out.push(FileItem::carried(&fname, part.data, tp));
             }
-            out.push(ev);
+            if any {
+                return true;
+            }
         }
+        template.event_type = "fileinfo".into();
+        out.push(FileItem::carried(&name, body.clone(), template));
+        true
+    }
+
+    /// The `smtp` record of a mail transaction (envelope and the parsed
+    /// message's `email` summary), and its attachments: as scan items when
+    /// extraction is on, else as `fileinfo` records.
+    fn smtp_events(
+        &self,
+        flow: &Flow,
+        id: u64,
+        ts: i64,
+        pcap_cnt: Option<u64>,
+        out: &mut Vec<Event>,
+        files: &mut Vec<FileItem>,
+    ) {
+        let Some(tx) = flow.app.smtp_tx(id) else {
+            return;
+        };
+        let msg = mime::parse_message(&tx.message, &self.mime_limits());
+        let mut ev = self.base_event("smtp", flow, ts, true);
+        ev.app_proto = Some("smtp".into());
+        ev.extra.insert("tx_id".into(), json!(id));
+        ev.extra
+            .insert("smtp".into(), crate::applayer::smtp::smtp_eve(tx));
+        ev.extra
+            .insert("email".into(), crate::applayer::smtp::email_eve(&msg, tx));
+        if let Some(c) = pcap_cnt {
+            ev.extra.insert("pcap_cnt".into(), json!(c));
+        }
+        for part in msg.parts.into_iter().filter(|p| p.attachment) {
+            let name = part.filename.clone().unwrap_or_default();
+            let mut fe = ev.derive("fileinfo");
+            fe.fileinfo = Some(crate::event::FileInfo {
+                filename: Some(name.clone()),
+                size: Some(part.data.len() as u64),
+                state: Some(
+                    if part.truncated {
+                        "TRUNCATED"
+                    } else {
+                        "CLOSED"
+                    }
+                    .into(),
+                ),
+                stored: Some(false),
+                ..Default::default()
+            });
+            if let Some(fi) = fe.fileinfo.as_mut() {
+                fi.extra.insert("tx_id".into(), json!(id));
+                fi.extra.insert("gaps".into(), json!(false));
+            }
+            if self.config.extract_files > 0 {
+                files.push(FileItem::carried(&name, part.data, fe));
+            } else {
+                out.push(fe);
+            }
+        }
+        out.push(ev);
+    }
+
+    fn mime_limits(&self) -> mime::MimeLimits {
+        let mut limits = mime::MimeLimits::default();
+        if self.config.extract_files > 0 {
+            limits.max_part_size = self.config.extract_files;
+        }
+        limits
     }
 
     fn flow_event(&self, flow: &Flow) -> Event {
@@ -812,6 +896,9 @@ impl Pipeline {
             }),
         );
         stats.insert("stream".into(), json!({ "events": s.stream_events }));
+        if let Some(c) = &self.scan_counters {
+            stats.insert("files".into(), c.to_json());
+        }
         if let Some((received, dropped)) = kernel {
             stats.insert(
                 "capture".into(),

@@ -13,6 +13,8 @@ use crate::detect::signature::{
 
 use super::pipeline::{Identity, Pipeline, PipelineConfig, PipelineStats};
 use crate::detect::signature::threshold::parse_threshold_config;
+use crate::detect::yara::service::{ScanCounters, ScanSettings, SharedCache, scan_item};
+use crate::detect::yara::{FileScanner, YaraRules};
 
 /// What to replay.
 #[derive(Debug, Clone, Default)]
@@ -222,6 +224,31 @@ pub fn parse_size(v: &str) -> Option<u64> {
 /// # Errors
 /// [`ReplayError`] for bad rules (with `--init-errors-fatal`), unreadable
 /// captures or an unwritable output directory.
+/// Largest file pulled out of traffic for scanning, by default.
+pub const DEFAULT_MAX_FILE: usize = 16 << 20;
+
+/// YARA rules from `--yara` arguments: `bundled` and/or rule files (a file
+/// that does not compile is skipped with its diagnostics).
+///
+/// # Errors
+/// Unreadable files, or the bundled set broken.
+pub fn load_yara(args: &[PathBuf]) -> Result<YaraRules, crate::detect::yara::YaraError> {
+    let files: Vec<&Path> = args
+        .iter()
+        .filter(|p| p.as_os_str() != "bundled")
+        .map(PathBuf::as_path)
+        .collect();
+    if files.is_empty() {
+        return YaraRules::bundled();
+    }
+    let bundled = args.iter().any(|p| p.as_os_str() == "bundled");
+    let (rules, skipped) = YaraRules::load(&files, bundled)?;
+    for d in skipped {
+        eprintln!("{d} (file skipped)");
+    }
+    Ok(rules)
+}
+
 pub fn run(opts: &ReplayOptions) -> Result<PipelineStats, ReplayError> {
     let (vars, classes) = settings(&opts.sets)?;
     let (mut pcfg, warnings) = pipeline_settings(&opts.sets, &vars)?;
@@ -229,27 +256,12 @@ pub fn run(opts: &ReplayOptions) -> Result<PipelineStats, ReplayError> {
         eprintln!("warning: {w}");
     }
     pcfg.simulate_ips = opts.simulate_ips;
-    if !opts.yara.is_empty() {
-        let bundled = opts.yara.iter().any(|p| p.as_os_str() == "bundled");
-        let files: Vec<&Path> = opts
-            .yara
-            .iter()
-            .filter(|p| p.as_os_str() != "bundled")
-            .map(PathBuf::as_path)
-            .collect();
-        let rules = if bundled && files.is_empty() {
-            crate::detect::yara::YaraRules::bundled()
-        } else {
-            crate::detect::yara::YaraRules::load_files(&files).map(|(r, skipped)| {
-                for d in skipped {
-                    eprintln!("{d} (file skipped)");
-                }
-                r
-            })
-        }
-        .map_err(|e| ReplayError::Threshold(format!("yara: {e}")))?;
-        pcfg.yara = Some(Arc::new(rules));
-    }
+    let yara = if opts.yara.is_empty() {
+        None
+    } else {
+        pcfg.extract_files = pcfg.extract_files.max(DEFAULT_MAX_FILE);
+        Some(load_yara(&opts.yara).map_err(|e| ReplayError::Threshold(format!("yara: {e}")))?)
+    };
     let files: Vec<&Path> = opts.rule_files.iter().map(PathBuf::as_path).collect();
     let (rules, report) = RuleSet::load(&files, &vars, classes);
     for w in &report.warnings {
@@ -275,6 +287,27 @@ pub fn run(opts: &ReplayOptions) -> Result<PipelineStats, ReplayError> {
     let mut out = BufWriter::new(file);
     let mut pipeline = Pipeline::with_config(Arc::new(rules), Identity::default(), pcfg);
     let mut events = Vec::new();
+    // files carried in the traffic are scanned in line, so the output is
+    // the same from run to run
+    let mut scanner = match &yara {
+        Some(r) => Some(
+            FileScanner::new(r, 10).map_err(|e| ReplayError::Threshold(format!("yara: {e}")))?,
+        ),
+        None => None,
+    };
+    let cache = SharedCache::new(4096);
+    let counters = Arc::new(ScanCounters::default());
+    if yara.is_some() {
+        pipeline.scan_counters = Some(Arc::clone(&counters));
+    }
+    let settings = ScanSettings::default();
+    let mut scan = |pipeline: &mut Pipeline, events: &mut Vec<crate::event::Event>| {
+        for item in pipeline.extracted.drain(..) {
+            if let Some(sc) = scanner.as_mut() {
+                events.extend(scan_item(sc, 1, &cache, &settings, &counters, &item));
+            }
+        }
+    };
     let mut write_err: Option<std::io::Error> = None;
     let mut write = |out: &mut BufWriter<std::fs::File>, events: &mut Vec<crate::event::Event>| {
         for ev in events.drain(..) {
@@ -290,10 +323,12 @@ pub fn run(opts: &ReplayOptions) -> Result<PipelineStats, ReplayError> {
     for pcap in &opts.pcaps {
         capture::read_file(pcap, |pkt| {
             pipeline.process(&pkt, &mut events);
+            scan(&mut pipeline, &mut events);
             write(&mut out, &mut events);
         })?;
     }
     pipeline.finish(&mut events);
+    scan(&mut pipeline, &mut events);
     write(&mut out, &mut events);
     let stats = pipeline.stats_event(pipeline.last_ts(), None);
     let io = |source| ReplayError::Io {

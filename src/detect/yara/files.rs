@@ -1,16 +1,12 @@
-//! Files for YARA: hashes, a magic type, the externals, directory walks, and
-//! the EVE records of a scanned file (`fileinfo`, plus an `alert` per rule
-//! that matched).
+//! Files for YARA: hashes, a magic type, the externals, and directory walks.
 
 use std::path::{Path, PathBuf};
 
 use md5::Md5;
-use serde_json::{Value, json};
 use sha1::Sha1;
 use sha2::Sha256;
 
-use super::{Externals, YaraMatch, alert_metadata, signature_id};
-use crate::event::{Alert, Event};
+use super::Externals;
 
 /// Hashes of a file's content.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +84,23 @@ pub fn magic(data: &[u8]) -> &'static str {
     } else {
         "data"
     }
+}
+
+/// Reads a file of at most `max` bytes; `Ok(None)` when it is larger (a
+/// file that grows while being read is cut at `max + 1` and refused too).
+///
+/// # Errors
+/// The file cannot be opened or read.
+pub fn read_limited(path: &Path, max: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    if len > max {
+        return Ok(None);
+    }
+    let mut data = Vec::with_capacity(len as usize);
+    f.take(max + 1).read_to_end(&mut data)?;
+    Ok((data.len() as u64 <= max).then_some(data))
 }
 
 /// The externals of a file on disk.
@@ -177,55 +190,6 @@ pub fn walk(roots: &[PathBuf], files: &mut Vec<PathBuf>, errors: &mut Vec<String
         }
     }
     files.sort();
-}
-
-/// The EVE `fileinfo` record of a scanned file.
-pub fn fileinfo_event(path: &Path, data: &[u8], h: &Hashes, ts: i64) -> Event {
-    let mut ev = Event::new("fileinfo", ts);
-    ev.fileinfo = serde_json::from_value(json!({
-        "filename": path.display().to_string(),
-        "size": data.len(),
-        "magic": magic(data),
-        "md5": h.md5,
-        "sha1": h.sha1,
-        "sha256": h.sha256_hex(),
-        "state": "CLOSED",
-        "stored": false,
-    }))
-    .ok();
-    ev
-}
-
-/// The EVE `alert` of one YARA match on a file (gid 3: canhgac's YARA).
-pub fn alert_event(path: &Path, h: &Hashes, m: &YaraMatch, ts: i64) -> Event {
-    let mut ev = Event::new("alert", ts);
-    let description = m.meta_str("description").unwrap_or_default();
-    let severity = match m.meta_str("severity").as_deref() {
-        Some("high" | "critical") => 1,
-        Some("medium") => 2,
-        _ => 3,
-    };
-    ev.alert = Some(Alert {
-        action: "allowed".into(),
-        gid: 3,
-        signature_id: signature_id(m),
-        rev: 1,
-        signature: if description.is_empty() {
-            format!("YARA {}", m.rule)
-        } else {
-            format!("YARA {}: {description}", m.rule)
-        },
-        category: "A file matched a YARA rule".into(),
-        severity,
-        metadata: Some(alert_metadata(m)),
-        extra: Default::default(),
-    });
-    ev.extra.insert(
-        "fileinfo".into(),
-        json!({ "filename": path.display().to_string(), "sha256": h.sha256_hex() }),
-    );
-    ev.extra.insert("yara".into(), Value::from(m.rule.clone()));
-    ev
 }
 
 #[cfg(test)]

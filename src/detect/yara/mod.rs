@@ -15,6 +15,8 @@
 
 pub mod decode;
 pub mod files;
+pub mod service;
+pub mod watch;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -204,16 +206,28 @@ impl YaraRules {
     /// # Errors
     /// Only unreadable top-level files or an engine failure.
     pub fn load_files(paths: &[&Path]) -> Result<(YaraRules, Vec<YaraDiagnostic>), YaraError> {
+        Self::load(paths, false)
+    }
+
+    /// [`YaraRules::load_files`], plus the bundled set (namespace
+    /// `canhgac`) when `bundled` is set.
+    ///
+    /// # Errors
+    /// Only unreadable top-level files or an engine failure.
+    pub fn load(
+        paths: &[&Path],
+        bundled: bool,
+    ) -> Result<(YaraRules, Vec<YaraDiagnostic>), YaraError> {
         let mut leaves = Vec::new();
         for p in paths {
             expand_includes(p, 0, &mut leaves)?;
         }
         // fast path: everything compiles together
-        if let Some(r) = Self::try_all(&leaves)? {
+        if let Some(r) = Self::try_all(&leaves, bundled)? {
             return Ok((r, Vec::new()));
         }
-        let mut c = compiler()?;
-        let mut uses = false;
+        let mut c = Self::base_compiler(bundled)?;
+        let mut uses = bundled && mentions_externals(BUNDLED_RULES);
         let mut skipped = Vec::new();
         for p in leaves {
             let text = match std::fs::read_to_string(&p) {
@@ -257,9 +271,21 @@ impl YaraRules {
         Ok((Self::finish(c, uses)?, skipped))
     }
 
-    fn try_all(leaves: &[PathBuf]) -> Result<Option<YaraRules>, YaraError> {
-        let mut c = compiler()?;
-        let mut uses = false;
+    /// A compiler with the externals declared, and the bundled set in it
+    /// when asked.
+    fn base_compiler(bundled: bool) -> Result<yara::Compiler, YaraError> {
+        let c = compiler()?;
+        if bundled {
+            return c
+                .add_rules_str_with_namespace(BUNDLED_RULES, "canhgac")
+                .map_err(|e| compile_error(e, "canhgac"));
+        }
+        Ok(c)
+    }
+
+    fn try_all(leaves: &[PathBuf], bundled: bool) -> Result<Option<YaraRules>, YaraError> {
+        let mut c = Self::base_compiler(bundled)?;
+        let mut uses = bundled && mentions_externals(BUNDLED_RULES);
         for p in leaves {
             let Ok(text) = std::fs::read_to_string(p) else {
                 return Ok(None);
@@ -419,8 +445,9 @@ impl<'r> FileScanner<'r> {
     }
 }
 
-/// Content hash, plus the externals when the rules read them.
-type CacheKey = ([u8; 32], Option<Externals>);
+/// Rule generation and content hash, plus the externals when the rules
+/// read them.
+pub type CacheKey = (u64, [u8; 32], Option<Externals>);
 
 /// Results by content hash, bounded (oldest out first), with hit counts.
 #[derive(Debug)]
@@ -443,35 +470,38 @@ impl ScanCache {
         }
     }
 
-    /// The matches of `data`, from the cache or by scanning.
-    ///
-    /// # Errors
-    /// A scan error (not cached, so the next sight retries).
-    pub fn scan(
-        &mut self,
-        scanner: &mut FileScanner<'_>,
-        sha256: [u8; 32],
-        data: &[u8],
-        ext: &Externals,
-    ) -> Result<Arc<Vec<YaraMatch>>, YaraError> {
-        let key = (
+    /// The key of a content scanned with `rules` of `generation`.
+    pub fn key(generation: u64, sha256: [u8; 32], rules: &YaraRules, ext: &Externals) -> CacheKey {
+        (
+            generation,
             sha256,
-            scanner.rules().uses_externals().then(|| ext.clone()),
-        );
-        if let Some(m) = self.map.get(&key) {
+            rules.uses_externals().then(|| ext.clone()),
+        )
+    }
+
+    /// A cached result (counted as a hit or a miss).
+    pub fn get(&mut self, key: &CacheKey) -> Option<Arc<Vec<YaraMatch>>> {
+        let found = self.map.get(key).cloned();
+        if found.is_some() {
             self.hits += 1;
-            return Ok(Arc::clone(m));
+        } else {
+            self.misses += 1;
         }
-        self.misses += 1;
-        let m = Arc::new(scanner.scan(data, ext)?);
+        found
+    }
+
+    /// Keeps a result, evicting the oldest when full.
+    pub fn insert(&mut self, key: CacheKey, matches: Arc<Vec<YaraMatch>>) {
+        if self.map.contains_key(&key) {
+            return;
+        }
         if self.map.len() >= self.capacity
             && let Some(old) = self.order.pop_front()
         {
             self.map.remove(&old);
         }
         self.order.push_back(key.clone());
-        self.map.insert(key, Arc::clone(&m));
-        Ok(m)
+        self.map.insert(key, matches);
     }
 }
 
@@ -572,12 +602,11 @@ rule by_name {
     }
 
     #[test]
-    fn cache_scans_the_same_content_once() {
+    fn cache_keys_on_content_generation_and_used_externals() {
         let r =
             YaraRules::compile_str("t", "rule m { strings: $a = \"abc\" condition: $a }").unwrap();
         assert!(!r.uses_externals());
         let mut c = ScanCache::new(2);
-        let mut fs = FileScanner::new(&r, 5).unwrap();
         let h = [1u8; 32];
         let e1 = Externals {
             filename: "a".into(),
@@ -587,9 +616,17 @@ rule by_name {
             filename: "b".into(),
             ..Default::default()
         };
-        assert_eq!(c.scan(&mut fs, h, b"xabcx", &e1).unwrap().len(), 1);
-        assert_eq!(c.scan(&mut fs, h, b"xabcx", &e2).unwrap().len(), 1);
+        // externals the rules never read do not split the cache
+        assert_eq!(ScanCache::key(1, h, &r, &e1), ScanCache::key(1, h, &r, &e2));
+        assert_ne!(ScanCache::key(1, h, &r, &e1), ScanCache::key(2, h, &r, &e1));
+        assert!(c.get(&ScanCache::key(1, h, &r, &e1)).is_none());
+        c.insert(ScanCache::key(1, h, &r, &e1), Arc::new(Vec::new()));
+        assert!(c.get(&ScanCache::key(1, h, &r, &e2)).is_some());
         assert_eq!((c.hits, c.misses), (1, 1));
+        // bounded: the oldest goes first
+        c.insert(ScanCache::key(1, [2; 32], &r, &e1), Arc::new(Vec::new()));
+        c.insert(ScanCache::key(1, [3; 32], &r, &e1), Arc::new(Vec::new()));
+        assert!(c.get(&ScanCache::key(1, h, &r, &e1)).is_none());
     }
 
     #[test]
