@@ -335,6 +335,9 @@ fn cmd_scan(a: ScanArgs) -> Result<()> {
     )));
     let sink_out = std::sync::Arc::clone(&out);
     let json = a.json;
+    // output closed (`| head`): stop watching
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sink_stop = std::sync::Arc::clone(&stop);
     let sink = std::sync::Arc::new(move |events: Vec<canhgac::event::Event>| {
         let Ok(mut o) = sink_out.lock() else { return };
         for ev in events {
@@ -356,11 +359,12 @@ fn cmd_scan(a: ScanArgs) -> Result<()> {
                 write!(o, "{rule}{tags} {name}")
             };
             if written.and_then(|()| writeln!(o)).is_err() {
+                sink_stop.store(true, Ordering::Relaxed);
                 return;
             }
         }
-        if json {
-            let _ = o.flush();
+        if json && o.flush().is_err() {
+            sink_stop.store(true, Ordering::Relaxed);
         }
     });
     let threads = a
@@ -375,7 +379,11 @@ fn cmd_scan(a: ScanArgs) -> Result<()> {
     let mut list = Vec::new();
     let mut errors = Vec::new();
     let mut skipped = 0u64;
-    files::walk(&a.paths, &mut list, &mut errors);
+    // with --watch the watcher makes the first pass itself, after its
+    // kernel watches are in place
+    if !a.watch {
+        files::walk(&a.paths, &mut list, &mut errors);
+    }
     let now = chrono::Utc::now().timestamp_micros();
     for path in &list {
         match files::read_limited(path, a.max_size) {
@@ -394,14 +402,13 @@ fn cmd_scan(a: ScanArgs) -> Result<()> {
         }
     }
     if a.watch {
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = std::sync::Arc::clone(&stop);
-        ctrlc_flag(flag);
+        ctrlc_flag(std::sync::Arc::clone(&stop));
         let watch = canhgac::detect::yara::watch::WatchConfig {
             roots: a.paths.clone(),
             settle: std::time::Duration::from_secs(a.settle),
             sweep: std::time::Duration::from_secs(a.sweep.max(1)),
             max_size: a.max_size,
+            initial_scan: true,
         };
         eprintln!(
             "scan: watching {} (settle {} s, sweep every {} s); Ctrl-C stops",

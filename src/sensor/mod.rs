@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 use crate::capture::{self, LiveCapture, LiveOptions};
 use crate::config::{self, ConfigError};
 use crate::detect::signature::RuleSet;
-use crate::detect::yara::service::{FileItem, RulesHandle, ScanPool, Sink};
+use crate::detect::yara::service::{RulesHandle, ScanPool, Sink};
 use crate::event::Event;
 use pipeline::{Identity, Pipeline};
 
@@ -216,7 +216,7 @@ fn default_batch_ms() -> u64 {
     1000
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CaptureSection {
     /// Live interface to capture on (mirror port / TAP).
@@ -235,6 +235,19 @@ pub struct CaptureSection {
     /// Shift packet times so the last packet of the files is "now" (demo).
     #[serde(default)]
     pub shift_to_now: bool,
+}
+
+impl Default for CaptureSection {
+    fn default() -> Self {
+        CaptureSection {
+            interface: None,
+            files: Vec::new(),
+            bpf: String::new(),
+            snaplen: default_snaplen(),
+            promiscuous: true,
+            shift_to_now: false,
+        }
+    }
 }
 
 fn default_snaplen() -> i32 {
@@ -646,29 +659,12 @@ fn produce(
 /// Scans the watched directories (in full first, when configured), then
 /// watches them until `stop`.
 fn watch_dirs(files: &FilesSection, pool: &ScanPool, stop: &AtomicBool) {
-    if files.scan_at_start {
-        let mut list = Vec::new();
-        let mut errors = Vec::new();
-        crate::detect::yara::files::walk(&files.watch, &mut list, &mut errors);
-        for e in errors {
-            tracing::warn!(error = %e, "watched directory");
-        }
-        let ts = chrono::Utc::now().timestamp_micros();
-        for path in list {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            if let Ok(Some(data)) = crate::detect::yara::files::read_limited(&path, files.max_size)
-            {
-                pool.submit_wait(FileItem::from_path(&path, data, ts));
-            }
-        }
-    }
     let wcfg = crate::detect::yara::watch::WatchConfig {
         roots: files.watch.clone(),
         settle: Duration::from_secs(files.settle_secs),
         sweep: Duration::from_secs(files.sweep_secs.max(1)),
         max_size: files.max_size,
+        initial_scan: files.scan_at_start,
     };
     tracing::info!(dirs = ?files.watch, "watching directories");
     if let Err(e) = crate::detect::yara::watch::run(&wcfg, pool, stop) {

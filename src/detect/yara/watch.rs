@@ -30,6 +30,9 @@ pub struct WatchConfig {
     pub sweep: Duration,
     /// Larger files are not scanned (counted as skipped).
     pub max_size: u64,
+    /// Scan every file under the roots first; otherwise files present at
+    /// the start are taken as already scanned.
+    pub initial_scan: bool,
 }
 
 /// Errors that stop watching before it starts.
@@ -72,6 +75,15 @@ impl WatchState {
     /// A change the kernel reported.
     pub fn touched(&mut self, path: PathBuf, now: Instant) {
         self.pending.insert(path, now);
+    }
+
+    /// Every file under a directory (new, or moved in).
+    pub fn touched_tree(&mut self, dir: &Path, now: Instant) {
+        let mut list = Vec::new();
+        files::walk(&[dir.to_path_buf()], &mut list, &mut Vec::new());
+        for p in list {
+            self.touched(p, now);
+        }
     }
 
     /// A file that was removed.
@@ -141,9 +153,26 @@ impl WatchState {
     }
 }
 
+/// What an event means for the files: `Some(true)` gone, `Some(false)`
+/// written or moved in, `None` nothing (opens, reads, closes after reading
+/// — our own reads among them — and metadata).
+fn change(kind: &notify::EventKind) -> Option<bool> {
+    use notify::EventKind as K;
+    use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
+    match kind {
+        K::Remove(_) | K::Modify(ModifyKind::Name(RenameMode::From)) => Some(true),
+        K::Create(_)
+        | K::Any
+        | K::Modify(ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any)
+        | K::Access(AccessKind::Close(AccessMode::Write)) => Some(false),
+        _ => None,
+    }
+}
+
 /// Watches until `stop` is set, queueing settled files on `pool` (waiting
-/// for room: a watcher can wait, the files stay on disk). Files present at
-/// the start are taken as scanned: the caller scans them first.
+/// for room: a watcher can wait, the files stay on disk). The kernel
+/// watches are in place before the initial scan, so a file written while
+/// it runs is not missed.
 ///
 /// # Errors
 /// A root that cannot be watched (missing, no permission, inotify limits).
@@ -162,7 +191,11 @@ pub fn run(cfg: &WatchConfig, pool: &ScanPool, stop: &AtomicBool) -> Result<(), 
             })?;
     }
     let mut state = WatchState::default();
-    state.seed(&cfg.roots);
+    if cfg.initial_scan {
+        state.sweep(&cfg.roots, cfg.settle, Instant::now());
+    } else {
+        state.seed(&cfg.roots);
+    }
     let mut last_sweep = Instant::now();
     let tick = (cfg.settle / 4).clamp(Duration::from_millis(50), Duration::from_millis(500));
     while !stop.load(Ordering::Relaxed) {
@@ -174,10 +207,17 @@ pub fn run(cfg: &WatchConfig, pool: &ScanPool, stop: &AtomicBool) -> Result<(), 
                     match res {
                         Ok(ev) => {
                             rescan |= ev.need_rescan();
-                            let gone = matches!(ev.kind, notify::EventKind::Remove(_));
+                            let Some(gone) = change(&ev.kind) else {
+                                continue;
+                            };
                             for p in ev.paths {
                                 if gone {
                                     state.removed(&p);
+                                } else if p.is_dir() {
+                                    // a new directory: what was written into
+                                    // it before its watch was in place has
+                                    // no events of its own
+                                    state.touched_tree(&p, now);
                                 } else {
                                     state.touched(p, now);
                                 }
