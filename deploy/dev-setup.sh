@@ -1,10 +1,12 @@
 #!/usr/bin/env sh
 # Installs what building and testing canhgac needs on Debian, if missing:
-# libpcap-dev (live capture), pkg-config, and Chromium with its WebDriver
+# libpcap-dev (live capture), libssl-dev (libcrypto, which the vendored
+# libyara uses for PE signatures and the hash module), pkg-config, and
+# Chromium with its WebDriver
 # (the console test drives a real headless browser). Uses sudo when not root.
 set -eu
 need=""
-for pkg in libpcap-dev pkg-config chromium chromium-driver; do
+for pkg in libpcap-dev libssl-dev pkg-config chromium chromium-driver; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
 done
 if [ -n "$need" ]; then

@@ -388,7 +388,15 @@ fn cmd_scan(a: ScanArgs) -> Result<()> {
     for path in &list {
         match files::read_limited(path, a.max_size) {
             Ok(Some(data)) => {
-                pool.submit_wait(FileItem::from_path(path, data, now));
+                // hashed here, while the workers scan
+                let hashes = if a.json {
+                    files::Hashes::of(&data)
+                } else {
+                    files::Hashes::sha256_only(&data)
+                };
+                let mut item = FileItem::from_path(path, data, now);
+                item.hashes = Some(hashes);
+                pool.submit_wait(item);
             }
             Ok(None) => {
                 skipped += 1;
@@ -434,7 +442,7 @@ fn cmd_scan(a: ScanArgs) -> Result<()> {
     let (scanned, bytes) = (g(&counters.files), g(&counters.bytes));
     let scan_errors = g(&counters.errors);
     eprintln!(
-        "scan: {scanned} files, {:.1} MiB in {secs:.2} s ({:.1} MiB/s, {:.0} files/s, {threads} threads), {} matched, {skipped} skipped, {} errors, {rule_count} rules, cache {} hits, {} decoded layers, {} bombs stopped",
+        "scan: {scanned} files, {:.1} MiB in {secs:.2} s ({:.1} MiB/s, {:.0} files/s, {threads} threads), {} matched, {skipped} skipped, {} errors, {rule_count} rules, cache {} hits, {} decoded layers ({:.1} MiB), {} bombs stopped",
         bytes as f64 / 1_048_576.0,
         bytes as f64 / 1_048_576.0 / secs,
         scanned as f64 / secs,
@@ -442,6 +450,7 @@ fn cmd_scan(a: ScanArgs) -> Result<()> {
         errors.len() as u64 + scan_errors,
         cache.hits_misses().0,
         g(&counters.layers),
+        g(&counters.layer_bytes) as f64 / 1_048_576.0,
         g(&counters.bombs)
     );
     if scanned == 0 && !errors.is_empty() {

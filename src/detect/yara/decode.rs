@@ -91,7 +91,7 @@ fn walk(
         zip_members(data, name, limits, budget, &mut found, stats);
     } else if !data.iter().take(4096).any(|&b| b == 0) {
         // base64 lives in text (mail, scripts); binaries are skipped
-        base64_runs(data, name, &mut found, stats);
+        base64_runs(data, name, &mut found);
     }
     for d in found {
         if out.len() >= limits.max_members || d.data.len() > *budget {
@@ -100,9 +100,12 @@ fn walk(
         }
         *budget -= d.data.len();
         stats.layers += 1;
-        let (n, data) = (d.name.clone(), d.data.clone());
+        // unwrap the layer in place: its own layers follow it in `out`
+        let idx = out.len();
         out.push(d);
+        let (data, n) = (std::mem::take(&mut out[idx].data), out[idx].name.clone());
         walk(&data, &n, limits, depth + 1, budget, out, stats);
+        out[idx].data = data;
     }
 }
 
@@ -199,61 +202,81 @@ fn zip_members(
     }
 }
 
-fn b64val(c: u8) -> Option<u8> {
-    Some(match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => return None,
-    })
-}
+/// Base64 alphabet value of each byte; `LINE` for CR and LF, `NO` for the
+/// rest.
+const LINE: u8 = 64;
+const NO: u8 = 255;
+static B64: [u8; 256] = {
+    let mut t = [NO; 256];
+    let mut i = 0;
+    while i < 26 {
+        t[b'A' as usize + i] = i as u8;
+        t[b'a' as usize + i] = 26 + i as u8;
+        i += 1;
+    }
+    let mut d = 0;
+    while d < 10 {
+        t[b'0' as usize + d] = 52 + d as u8;
+        d += 1;
+    }
+    t[b'+' as usize] = 62;
+    t[b'/' as usize] = 63;
+    t[b'\r' as usize] = LINE;
+    t[b'\n' as usize] = LINE;
+    t
+};
 
 /// Decodes runs of at least 64 base64 characters (line breaks allowed).
-fn base64_runs(data: &[u8], name: &str, out: &mut Vec<Derived>, stats: &mut DecodeStats) {
+/// Text is mostly short words: windows that cannot hold a run are skipped
+/// from their end, so most bytes are never looked at.
+fn base64_runs(data: &[u8], name: &str, out: &mut Vec<Derived>) {
     let mut i = 0;
     let mut n = 0;
-    while i < data.len() && n < 16 {
-        if b64val(data[i]).is_none() {
-            i += 1;
+    while i + 64 <= data.len() && n < 16 {
+        // a long enough run spans 64 bytes with no byte outside the
+        // alphabet: look at the end of the window first and jump past the
+        // last such byte (in text, a space is never far)
+        let window = &data[i..i + 64];
+        if let Some(k) = window.iter().rposition(|&b| B64[usize::from(b)] == NO) {
+            i += k + 1;
             continue;
         }
-        let start = i;
-        let mut chars = Vec::new();
-        let mut line_len = 0usize;
-        while i < data.len() {
-            let c = data[i];
-            if b64val(c).is_some() {
-                chars.push(c);
-                line_len += 1;
-            } else if c == b'\r' || c == b'\n' {
-                // a short first line is a word before the data (the
-                // "base64" of a MIME header), not part of it
-                if chars.len() == line_len && line_len < 40 {
-                    chars.clear();
+        let mut start = i;
+        let (mut count, mut line_len) = (0usize, 0usize);
+        while let Some(&b) = data.get(i) {
+            match B64[usize::from(b)] {
+                LINE => {
+                    // a short first line is a word before the data (the
+                    // "base64" of a MIME header), not part of it
+                    if count == line_len && line_len < 40 {
+                        count = 0;
+                        start = i + 1;
+                    }
+                    line_len = 0;
                 }
-                line_len = 0;
-            } else if c == b'=' {
-                // padding ends the run
-                i += 1;
-                while data.get(i) == Some(&b'=') {
-                    i += 1;
+                NO => break,
+                _ => {
+                    count += 1;
+                    line_len += 1;
                 }
-                break;
-            } else {
-                break;
             }
             i += 1;
         }
-        if chars.len() < 64 {
+        let end = i;
+        // padding ends the run
+        while data.get(i) == Some(&b'=') {
+            i += 1;
+        }
+        if count < 64 {
             continue;
         }
-        let mut v = Vec::with_capacity(chars.len() * 3 / 4);
-        let mut acc = 0u32;
-        let mut bits = 0;
-        for c in &chars {
-            let Some(x) = b64val(*c) else { continue };
+        let mut v = Vec::with_capacity(count * 3 / 4);
+        let (mut acc, mut bits) = (0u32, 0u32);
+        for &c in &data[start..end] {
+            let x = B64[usize::from(c)];
+            if x >= LINE {
+                continue;
+            }
             acc = (acc << 6) | u32::from(x);
             bits += 6;
             if bits >= 8 {
@@ -261,9 +284,7 @@ fn base64_runs(data: &[u8], name: &str, out: &mut Vec<Derived>, stats: &mut Deco
                 v.push((acc >> bits) as u8);
             }
         }
-        let _ = start;
         n += 1;
-        stats.layers += 0;
         out.push(Derived {
             name: format!("{name}!base64#{n}"),
             how: "base64",

@@ -140,6 +140,19 @@ fn compile_error(e: yara::Error, default_file: &str) -> YaraError {
     }
 }
 
+/// A compile failure as diagnostics (an engine failure becomes one).
+fn diagnostics(e: yara::Error, file: &str) -> Vec<YaraDiagnostic> {
+    match compile_error(e, file) {
+        YaraError::Compile(d) => d,
+        other => vec![YaraDiagnostic {
+            file: file.to_string(),
+            line: 0,
+            message: other.to_string(),
+            warning: false,
+        }],
+    }
+}
+
 /// The rule files a file stands for: itself, or the files its `include`
 /// lines name (relative to it), recursively.
 fn expand_includes(path: &Path, depth: u8, out: &mut Vec<PathBuf>) -> Result<(), YaraError> {
@@ -222,53 +235,67 @@ impl YaraRules {
         for p in paths {
             expand_includes(p, 0, &mut leaves)?;
         }
-        // fast path: everything compiles together
-        if let Some(r) = Self::try_all(&leaves, bundled)? {
-            return Ok((r, Vec::new()));
-        }
-        let mut c = Self::base_compiler(bundled)?;
-        let mut uses = bundled && mentions_externals(BUNDLED_RULES);
+        // Compile everything together; libyara's compiler is unusable after
+        // an error, so when a file fails, note its errors and start again
+        // without it. A set with many broken files would restart often:
+        // from the fifth attempt on, each file is first tried alone.
+        let mut excluded = vec![false; leaves.len()];
         let mut skipped = Vec::new();
-        for p in leaves {
-            let text = match std::fs::read_to_string(&p) {
-                Ok(t) => t,
-                Err(e) => {
-                    skipped.push(YaraDiagnostic {
-                        file: p.display().to_string(),
-                        line: 0,
-                        message: format!("cannot read: {e}"),
-                        warning: false,
-                    });
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut c = Some(Self::base_compiler(bundled)?);
+            let mut uses = bundled && mentions_externals(BUNDLED_RULES);
+            let mut failed = None;
+            for (i, p) in leaves.iter().enumerate() {
+                if excluded[i] {
                     continue;
                 }
-            };
-            let ns = p
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "default".into());
-            // trial compile in a scratch compiler: libyara's compiler is
-            // unusable after an error
-            match compiler()?.add_rules_file_with_namespace(&p, &ns) {
-                Ok(_) => {}
-                Err(e) => {
-                    match compile_error(e, &p.display().to_string()) {
-                        YaraError::Compile(mut d) => skipped.append(&mut d),
-                        other => skipped.push(YaraDiagnostic {
-                            file: p.display().to_string(),
+                let shown = p.display().to_string();
+                let text = match std::fs::read_to_string(p) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        skipped.push(YaraDiagnostic {
+                            file: shown,
                             line: 0,
-                            message: other.to_string(),
+                            message: format!("cannot read: {e}"),
                             warning: false,
-                        }),
+                        });
+                        excluded[i] = true;
+                        continue;
                     }
+                };
+                let ns = p
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "default".into());
+                if attempt > 4
+                    && let Err(e) = compiler()?.add_rules_file_with_namespace(p, &ns)
+                {
+                    skipped.extend(diagnostics(e, &shown));
+                    excluded[i] = true;
                     continue;
+                }
+                uses |= mentions_externals(&text);
+                let Some(cur) = c.take() else { break };
+                match cur.add_rules_file_with_namespace(p, &ns) {
+                    Ok(next) => c = Some(next),
+                    Err(e) => {
+                        failed = Some((i, e));
+                        break;
+                    }
                 }
             }
-            uses |= mentions_externals(&text);
-            c = c
-                .add_rules_file_with_namespace(&p, &ns)
-                .map_err(|e| compile_error(e, &p.display().to_string()))?;
+            // each round either finishes or drops one more file
+            match (failed, c) {
+                (Some((i, e)), _) => {
+                    skipped.extend(diagnostics(e, &leaves[i].display().to_string()));
+                    excluded[i] = true;
+                }
+                (None, Some(c)) => return Ok((Self::finish(c, uses)?, skipped)),
+                (None, None) => return Err(YaraError::Engine("compiler lost".into())),
+            }
         }
-        Ok((Self::finish(c, uses)?, skipped))
     }
 
     /// A compiler with the externals declared, and the bundled set in it
@@ -281,26 +308,6 @@ impl YaraRules {
                 .map_err(|e| compile_error(e, "canhgac"));
         }
         Ok(c)
-    }
-
-    fn try_all(leaves: &[PathBuf], bundled: bool) -> Result<Option<YaraRules>, YaraError> {
-        let mut c = Self::base_compiler(bundled)?;
-        let mut uses = bundled && mentions_externals(BUNDLED_RULES);
-        for p in leaves {
-            let Ok(text) = std::fs::read_to_string(p) else {
-                return Ok(None);
-            };
-            uses |= mentions_externals(&text);
-            let ns = p
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "default".into());
-            c = match c.add_rules_file_with_namespace(p, &ns) {
-                Ok(c) => c,
-                Err(_) => return Ok(None),
-            };
-        }
-        Self::finish(c, uses).map(Some)
     }
 
     /// Compiles rules from text (the bundled set, tests).
@@ -627,6 +634,38 @@ rule by_name {
         c.insert(ScanCache::key(1, [2; 32], &r, &e1), Arc::new(Vec::new()));
         c.insert(ScanCache::key(1, [3; 32], &r, &e1), Arc::new(Vec::new()));
         assert!(c.get(&ScanCache::key(1, h, &r, &e1)).is_none());
+    }
+
+    #[test]
+    fn lenient_load_skips_broken_files_and_keeps_the_rest() {
+        let d = tempfile::tempdir().unwrap();
+        let mut paths = Vec::new();
+        for i in 0..9 {
+            let p = d.path().join(format!("f{i}.yar"));
+            // files 1..=6 are broken, each in its own way of failing
+            let text = if (1..=6).contains(&i) {
+                format!("import \"nosuchmodule{i}\"\nrule r{i} {{ condition: true }}\n")
+            } else {
+                format!("rule r{i} {{ strings: $a = \"m{i}\" condition: $a }}\n")
+            };
+            std::fs::write(&p, text).unwrap();
+            paths.push(p);
+        }
+        let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+        let (rules, skipped) = YaraRules::load(&refs, true).unwrap();
+        // 3 good files and the bundled set
+        let bundled = YaraRules::bundled().unwrap().len();
+        assert_eq!(rules.len(), 3 + bundled);
+        let mut bad: Vec<String> = skipped.iter().map(|d| d.file.clone()).collect();
+        bad.dedup();
+        assert_eq!(bad.len(), 6, "{skipped:?}");
+        assert!(
+            bad[0].ends_with("f1.yar") && skipped[0].line == 1,
+            "{skipped:?}"
+        );
+        let m = rules.scan(b"xx m8 xx", &Externals::default(), 5).unwrap();
+        assert_eq!(m[0].rule, "r8");
+        assert_eq!(m[0].namespace, "f8");
     }
 
     #[test]

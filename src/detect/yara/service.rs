@@ -111,6 +111,9 @@ pub struct FileItem {
     /// addresses, the app-layer object (`http`, `smtp`, `email`) and any
     /// `fileinfo` fields already known (`tx_id`, `state`, `gaps`).
     pub template: Event,
+    /// The content's hashes, when the producer already made them (a reader
+    /// thread hashing while the workers scan); else the worker does.
+    pub hashes: Option<Hashes>,
 }
 
 impl FileItem {
@@ -129,6 +132,7 @@ impl FileItem {
             data,
             externals,
             template,
+            hashes: None,
         }
     }
 
@@ -140,6 +144,7 @@ impl FileItem {
             data,
             externals,
             template,
+            hashes: None,
         }
     }
 }
@@ -171,6 +176,8 @@ pub struct ScanCounters {
     pub timeouts: AtomicU64,
     pub cache_hits: AtomicU64,
     pub layers: AtomicU64,
+    /// Bytes of the unwrapped layers (scanned on top of `bytes`).
+    pub layer_bytes: AtomicU64,
     pub bombs: AtomicU64,
     pub decode_errors: AtomicU64,
     /// Files that found the queue full (live sources cannot wait).
@@ -190,6 +197,7 @@ impl ScanCounters {
             "timeouts": g(&self.timeouts),
             "cache_hits": g(&self.cache_hits),
             "decoded_layers": g(&self.layers),
+            "decoded_bytes": g(&self.layer_bytes),
             "bombs": g(&self.bombs),
             "decode_errors": g(&self.decode_errors),
             "dropped": g(&self.dropped),
@@ -258,6 +266,10 @@ pub fn scan_item(
         .bytes
         .fetch_add(item.data.len() as u64, Ordering::Relaxed);
     counters.layers.fetch_add(dstats.layers, Ordering::Relaxed);
+    counters.layer_bytes.fetch_add(
+        layers.iter().map(|l| l.data.len() as u64).sum(),
+        Ordering::Relaxed,
+    );
     counters.bombs.fetch_add(dstats.bombs, Ordering::Relaxed);
     counters
         .decode_errors
@@ -270,10 +282,10 @@ pub fn scan_item(
         .iter()
         .map(|l| (l.name.as_str(), &l.data[..], Some(l.how)));
     for (name, data, how) in top.chain(inner) {
-        let hashes = if settings.full_hashes {
-            Hashes::of(data)
-        } else {
-            Hashes::sha256_only(data)
+        let hashes = match (&item.hashes, how) {
+            (Some(h), None) if !settings.full_hashes || !h.md5.is_empty() => h.clone(),
+            _ if settings.full_hashes => Hashes::of(data),
+            _ => Hashes::sha256_only(data),
         };
         let ext = if how.is_none() {
             item.externals.clone()
