@@ -76,9 +76,14 @@ pub struct FilesSection {
     /// Seconds between full sweeps of the watched directories.
     #[serde(default = "default_sweep")]
     pub sweep_secs: u64,
-    /// Largest file scanned (and kept from traffic), bytes.
+    /// Largest file scanned in the watched directories, bytes.
     #[serde(default = "default_max_file")]
     pub max_size: u64,
+    /// Largest HTTP body kept from traffic for scanning, bytes. Each HTTP
+    /// transfer in progress may hold this much in memory, so it is kept
+    /// smaller than `max_size`; mail messages are kept whole up to 16 MiB.
+    #[serde(default = "default_extract_max")]
+    pub extract_max_size: u64,
     /// Scanning threads.
     #[serde(default = "default_workers")]
     pub workers: usize,
@@ -104,6 +109,7 @@ impl Default for FilesSection {
             settle_secs: default_settle(),
             sweep_secs: default_sweep(),
             max_size: default_max_file(),
+            extract_max_size: default_extract_max(),
             workers: default_workers(),
             queue: default_file_queue(),
             timeout_secs: default_file_timeout(),
@@ -120,6 +126,9 @@ fn default_sweep() -> u64 {
 }
 fn default_max_file() -> u64 {
     replay::DEFAULT_MAX_FILE as u64
+}
+fn default_extract_max() -> u64 {
+    4 << 20
 }
 fn default_workers() -> usize {
     2
@@ -389,11 +398,15 @@ impl SensorConfig {
                 ));
             }
         }
-        if self.files.workers == 0 || self.files.queue == 0 || self.files.max_size == 0 {
+        if self.files.workers == 0
+            || self.files.queue == 0
+            || self.files.max_size == 0
+            || self.files.extract_max_size == 0
+        {
             return Err(config::invalid(
                 path,
                 "files",
-                "workers, queue and max_size must be at least 1",
+                "workers, queue, max_size and extract_max_size must be at least 1",
             ));
         }
         if self.sensor.queue_capacity == 0 {
@@ -616,7 +629,7 @@ fn produce(
     let mut pcfg = cfg.rules.pipeline_config().map_err(SensorError::Config)?;
     let pool = yara.map(|handle| {
         if cfg.files.extract {
-            pcfg.extract_files = usize::try_from(cfg.files.max_size).unwrap_or(usize::MAX);
+            pcfg.extract_files = usize::try_from(cfg.files.extract_max_size).unwrap_or(usize::MAX);
         }
         let sink_tx = tx.clone();
         let sink: Sink = Arc::new(move |events: Vec<Event>| {

@@ -5,7 +5,9 @@
 //! is scanned.
 //!
 //! Layers: gzip, ZIP members (stored or deflated, read from their local
-//! headers), and long base64 runs (MIME bodies, `FromBase64String` blobs).
+//! headers), the parts of a mail message saved as a file (MIME, as in
+//! traffic), and long base64 runs in other text (`FromBase64String` blobs,
+//! `-enc` arguments).
 //! Everything is bounded: depth, number of members, bytes produced, and the
 //! expansion ratio — a decompression bomb is stopped and counted, never
 //! expanded.
@@ -89,6 +91,8 @@ fn walk(
         }
     } else if data.starts_with(b"PK\x03\x04") {
         zip_members(data, name, limits, budget, &mut found, stats);
+    } else if looks_like_mail(data) {
+        mail_parts(data, name, limits, *budget, &mut found);
     } else if !data.iter().take(4096).any(|&b| b == 0) {
         // base64 lives in text (mail, scripts); binaries are skipped
         base64_runs(data, name, &mut found);
@@ -106,6 +110,57 @@ fn walk(
         let (data, n) = (std::mem::take(&mut out[idx].data), out[idx].name.clone());
         walk(&data, &n, limits, depth + 1, budget, out, stats);
         out[idx].data = data;
+    }
+}
+
+/// A mail message saved as a file (`.eml`, a mailbox export): header lines
+/// first, and MIME headers near the top.
+fn looks_like_mail(data: &[u8]) -> bool {
+    let first = data.split(|&b| b == b'\n').next().unwrap_or_default();
+    let Some(colon) = first.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    if colon == 0
+        || !first[..colon]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+    {
+        return false;
+    }
+    let head = data[..data.len().min(8192)].to_ascii_lowercase();
+    memchr::memmem::find(&head, b"mime-version:").is_some()
+        || memchr::memmem::find(&head, b"content-transfer-encoding:").is_some()
+}
+
+/// The decoded parts of a mail message (attachments, and any part that was
+/// base64 or quoted-printable), named `mail.eml!file.name` (or `!part#n`).
+fn mail_parts(
+    data: &[u8],
+    name: &str,
+    limits: &DecodeLimits,
+    budget: usize,
+    out: &mut Vec<Derived>,
+) {
+    let ml = crate::applayer::mime::MimeLimits {
+        max_parts: limits.max_members,
+        max_part_size: budget,
+        ..Default::default()
+    };
+    let msg = crate::applayer::mime::parse_message(data, &ml);
+    for (i, part) in msg.parts.into_iter().enumerate() {
+        let encoded = matches!(part.encoding.as_str(), "base64" | "quoted-printable");
+        if !(part.attachment || encoded) || part.data.is_empty() {
+            continue;
+        }
+        let member = match part.filename {
+            Some(f) if !f.is_empty() => f,
+            _ => format!("part#{}", i + 1),
+        };
+        out.push(Derived {
+            name: format!("{name}!{member}"),
+            how: "mime",
+            data: part.data,
+        });
     }
 }
 
@@ -360,7 +415,45 @@ mod tests {
         }
         let mut out = Vec::new();
         derive(&mail, "m.eml", &DecodeLimits::default(), &mut out, &mut st);
-        assert_eq!(has_eicar(&out).as_deref(), Some("m.eml!base64#1"));
+        // a single-part message: its base64 body is the layer
+        assert_eq!(has_eicar(&out).as_deref(), Some("m.eml!part#1"));
+
+        // base64 in a script (no mail headers): the run is decoded
+        let mut script = b"$x = [Convert]::FromBase64String(\"".to_vec();
+        script.extend(b64(EICAR));
+        script.extend_from_slice(b"\")\n");
+        let mut out = Vec::new();
+        derive(
+            &script,
+            "s.ps1",
+            &DecodeLimits::default(),
+            &mut out,
+            &mut st,
+        );
+        assert_eq!(has_eicar(&out).as_deref(), Some("s.ps1!base64#1"));
+    }
+
+    #[test]
+    fn a_saved_mail_gives_its_attachments() {
+        let mut mail = b"From: a@example.invalid\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\n\
+Content-Type: text/plain\r\n\r\nhello\r\n--B\r\n\
+Content-Disposition: attachment; filename=\"e.com\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n"
+            .to_vec();
+        mail.extend(b64(EICAR));
+        mail.extend_from_slice(b"\r\n--B--\r\n");
+        let mut out = Vec::new();
+        let mut st = DecodeStats::default();
+        derive(&mail, "m.eml", &DecodeLimits::default(), &mut out, &mut st);
+        assert_eq!(
+            out.len(),
+            1,
+            "{:?}",
+            out.iter().map(|d| &d.name).collect::<Vec<_>>()
+        );
+        assert_eq!((out[0].name.as_str(), out[0].how), ("m.eml!e.com", "mime"));
+        assert_eq!(out[0].data, EICAR);
     }
 
     #[test]
