@@ -6,6 +6,8 @@
 //! normalise sshd, nginx/apache, firewall and mail logs to Sigma's field
 //! names come with the log-detection issue.
 
+pub mod parse;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
