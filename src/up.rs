@@ -207,7 +207,10 @@ pub async fn run_demo(listen: &str, data_dir: &Path) -> Result<(), UpError> {
             files: vec![rules_path.clone()],
             ..Default::default()
         },
-        logs: sensor::LogsSection { files: vec![log] },
+        logs: sensor::LogsSection {
+            files: vec![log],
+            ..Default::default()
+        },
         // files carried in the demo traffic are scanned with the bundled set
         files: sensor::FilesSection {
             yara: vec!["bundled".into()],

@@ -7,6 +7,8 @@
 //! names come with the log-detection issue.
 
 pub mod parse;
+pub mod syslog;
+pub mod tail;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

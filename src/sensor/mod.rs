@@ -319,12 +319,48 @@ impl RulesSection {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogsSection {
-    /// Log files shipped line by line as `log` events.
+    /// Log files read once, from the start, when the sensor starts.
     #[serde(default)]
     pub files: Vec<PathBuf>,
+    /// Log files followed as they grow (globs in the file name allowed),
+    /// through rotation; offsets kept in `state_dir/log-offsets.json`.
+    #[serde(default)]
+    pub follow: Vec<String>,
+    /// Address to receive syslog over UDP (`0.0.0.0:514`).
+    #[serde(default)]
+    pub syslog_udp: Option<std::net::SocketAddr>,
+    /// Address to receive syslog over TCP (octet-counted or newline framing).
+    #[serde(default)]
+    pub syslog_tcp: Option<std::net::SocketAddr>,
+    /// Longest line kept; longer lines are cut there and flagged.
+    #[serde(default = "default_max_line")]
+    pub max_line: usize,
+}
+
+impl Default for LogsSection {
+    fn default() -> Self {
+        LogsSection {
+            files: Vec::new(),
+            follow: Vec::new(),
+            syslog_udp: None,
+            syslog_tcp: None,
+            max_line: default_max_line(),
+        }
+    }
+}
+
+fn default_max_line() -> usize {
+    64 * 1024
+}
+
+impl LogsSection {
+    /// Whether anything is followed or listened to (sources that never end).
+    pub fn live(&self) -> bool {
+        !self.follow.is_empty() || self.syslog_udp.is_some() || self.syslog_tcp.is_some()
+    }
 }
 
 impl SensorConfig {
@@ -366,11 +402,15 @@ impl SensorConfig {
                     "set either capture.interface or capture.files, not both",
                 ));
             }
-            (None, true) if self.logs.files.is_empty() && self.files.watch.is_empty() => {
+            (None, true)
+                if self.logs.files.is_empty()
+                    && !self.logs.live()
+                    && self.files.watch.is_empty() =>
+            {
                 return Err(config::invalid(
                     path,
                     "capture",
-                    "nothing to watch: set capture.interface, capture.files, logs.files or files.watch",
+                    "nothing to watch: set capture.interface, capture.files, logs.files, logs.follow, logs.syslog_udp, logs.syslog_tcp or files.watch",
                 ));
             }
             _ => {}
@@ -565,6 +605,7 @@ pub async fn run(
     let reload = yara
         .as_ref()
         .map(|h| tokio::spawn(reload_on_hangup(cfg.files.clone(), Arc::clone(h))));
+    let syslog = start_syslog(&cfg.logs, &identity, tx.clone()).await?;
 
     let capture_cfg = cfg.clone();
     let capture_stop = Arc::clone(&stop);
@@ -581,6 +622,15 @@ pub async fn run(
         )
     });
     let shipper = ship(&cfg, &client, &creds, rx, &counters);
+    // when capture ends, the listeners stop too, so that their senders
+    // close and the shipper can drain and end
+    let capture = async {
+        let r = capture.await;
+        for t in &syslog {
+            t.abort();
+        }
+        r
+    };
     let (cap_res, ship_res) = tokio::join!(capture, shipper);
     if let Some(r) = reload {
         r.abort();
@@ -590,6 +640,59 @@ pub async fn run(
         Ok(r) => r,
         Err(e) => Err(SensorError::Http(format!("capture task failed: {e}"))),
     }
+}
+
+/// Starts the syslog listeners of `[logs]`; each message becomes a `log`
+/// event. Returns the tasks (aborted when the sensor stops).
+///
+/// # Errors
+/// An address that cannot be bound.
+async fn start_syslog(
+    logs: &LogsSection,
+    identity: &Identity,
+    tx: mpsc::Sender<Event>,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, SensorError> {
+    use crate::logs::syslog;
+    if logs.syslog_udp.is_none() && logs.syslog_tcp.is_none() {
+        return Ok(Vec::new());
+    }
+    let (udp, tcp) = syslog::bind(logs.syslog_udp, logs.syslog_tcp)
+        .await
+        .map_err(|e| SensorError::Config(format!("logs.syslog_udp/syslog_tcp: {e}")))?;
+    let (mtx, mut mrx) = mpsc::channel::<syslog::SyslogMessage>(4096);
+    let counters = Arc::new(syslog::SyslogCounters::default());
+    let mut tasks = Vec::new();
+    if let Some(u) = udp {
+        tracing::info!(addr = ?u.local_addr().ok(), "syslog over UDP");
+        tasks.push(tokio::spawn(syslog::serve_udp(
+            u,
+            logs.max_line,
+            mtx.clone(),
+            Arc::clone(&counters),
+        )));
+    }
+    if let Some(t) = tcp {
+        tracing::info!(addr = ?t.local_addr().ok(), "syslog over TCP");
+        tasks.push(tokio::spawn(syslog::serve_tcp(
+            t,
+            logs.max_line,
+            mtx,
+            Arc::clone(&counters),
+        )));
+    }
+    let identity = identity.clone();
+    tasks.push(tokio::spawn(async move {
+        while let Some(m) = mrx.recv().await {
+            let mut ev = Event::new("log", chrono::Utc::now().timestamp_micros());
+            ev.sensor_id = identity.sensor_id.clone();
+            ev.unit = identity.unit.clone();
+            ev.log = Some(log_record(m.source, None, m.text, m.truncated));
+            if tx.send(ev).await.is_err() {
+                return;
+            }
+        }
+    }));
+    Ok(tasks)
 }
 
 /// Reloads the YARA rules on SIGHUP: the new set is compiled beside the
@@ -650,13 +753,19 @@ fn produce(
     let mut pipeline = Pipeline::with_config(rules, identity, pcfg);
     pipeline.scan_counters = pool.as_ref().map(|p| Arc::clone(&p.counters));
     let watching = pool.is_some() && !cfg.files.watch.is_empty();
+    let following = !cfg.logs.follow.is_empty();
+    let identity = pipeline.identity().clone();
     let result = std::thread::scope(|scope| {
         if let Some(pool) = pool.as_ref().filter(|_| watching) {
             scope.spawn(move || watch_dirs(&cfg.files, pool, stop));
         }
+        if following {
+            let (tx, identity) = (tx.clone(), &identity);
+            scope.spawn(move || follow_logs(&cfg.logs, &cfg.sensor.state_dir, identity, &tx, stop));
+        }
         let r = capture_sources(cfg, &mut pipeline, pool.as_ref(), &tx, stop, counters);
-        // watched directories are a source that never ends by itself
-        if r.is_ok() && watching {
+        // watched directories and followed logs never end by themselves
+        if r.is_ok() && (watching || cfg.logs.live()) {
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -667,6 +776,73 @@ fn produce(
         pool.finish();
     }
     result
+}
+
+/// A `log` record: the line and the fields its parser found.
+pub fn log_record(
+    source: String,
+    line_no: Option<u64>,
+    text: String,
+    truncated: bool,
+) -> crate::event::LogRecord {
+    let parsed = crate::logs::parse::parse(&text);
+    let mut extra = crate::event::Extra::default();
+    extra.insert("parser".into(), serde_json::json!(parsed.parser));
+    if truncated {
+        extra.insert("truncated".into(), serde_json::json!(true));
+    }
+    crate::event::LogRecord {
+        source,
+        line_no,
+        line: text,
+        fields: (!parsed.fields.is_empty()).then_some(parsed.fields),
+        extra,
+    }
+}
+
+/// Follows the `[logs] follow` files until `stop`, queueing a `log` event
+/// per new line (waiting for room: the lines stay in the file) and saving
+/// the offsets once the lines are queued.
+fn follow_logs(
+    logs: &LogsSection,
+    state_dir: &Path,
+    identity: &Identity,
+    tx: &mpsc::Sender<Event>,
+    stop: &AtomicBool,
+) {
+    let mut tailer = crate::logs::tail::Tailer::new(
+        logs.follow.clone(),
+        Some(state_dir.join("log-offsets.json")),
+        logs.max_line,
+    );
+    let mut lines = Vec::new();
+    let mut warned = std::collections::HashSet::new();
+    while !stop.load(Ordering::Relaxed) {
+        for e in tailer.poll(&mut lines) {
+            if warned.insert(e.clone()) {
+                tracing::warn!(error = %e, "cannot follow a log file");
+            }
+        }
+        let now = chrono::Utc::now().timestamp_micros();
+        for l in lines.drain(..) {
+            let mut ev = Event::new("log", now);
+            ev.sensor_id = identity.sensor_id.clone();
+            ev.unit = identity.unit.clone();
+            ev.log = Some(log_record(
+                l.path.display().to_string(),
+                None,
+                l.text,
+                l.truncated,
+            ));
+            if tx.blocking_send(ev).is_err() {
+                return;
+            }
+        }
+        if let Err(e) = tailer.save() {
+            tracing::warn!(error = %e, "cannot save log offsets");
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// Scans the watched directories (in full first, when configured), then
@@ -720,13 +896,12 @@ fn capture_sources(
         let now = chrono::Utc::now().timestamp_micros();
         for line in lines {
             let mut ev = pipeline.event("log", now);
-            ev.log = Some(crate::event::LogRecord {
-                source: line.source,
-                line_no: Some(line.line_no),
-                line: line.text,
-                fields: None,
-                extra: Default::default(),
-            });
+            ev.log = Some(log_record(
+                line.source,
+                Some(line.line_no),
+                line.text,
+                false,
+            ));
             if !send_wait(ev) {
                 return Ok(());
             }

@@ -846,6 +846,11 @@ impl Pipeline {
     }
 
     /// A new event stamped with this pipeline's identity.
+    /// Who this pipeline's events are from.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
     pub fn event(&self, event_type: &str, ts_micros: i64) -> Event {
         let mut ev = Event::new(event_type, ts_micros + self.time_shift_micros);
         ev.sensor_id = self.identity.sensor_id.clone();
