@@ -111,8 +111,13 @@ struct ScanArgs {
 #[derive(Args)]
 struct ReplayArgs {
     /// Capture file (pcap or pcapng); repeat for several.
-    #[arg(short = 'r', value_name = "PCAP", required = true)]
+    #[arg(short = 'r', value_name = "PCAP", required_unless_present = "logs")]
     pcap: Vec<PathBuf>,
+    /// Log file to run through the log path (`-` for standard input),
+    /// optionally prefixed with its kind (`syslog:`, `nginx:`, …; kept on
+    /// the events; lines are parsed by their content); repeat for several.
+    #[arg(long = "log", value_name = "[KIND:]PATH")]
+    logs: Vec<String>,
     /// Rule file; repeat for several.
     #[arg(short = 'S', value_name = "RULES")]
     rules: Vec<PathBuf>,
@@ -305,6 +310,7 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
         simulate_ips: a.simulate_ips,
         init_errors_fatal: a.init_errors_fatal,
         yara: a.yara,
+        logs: a.logs,
     };
     let stats = replay::run(&opts)?;
     eprintln!(

@@ -180,3 +180,71 @@ fn rules_check_reports_counts_and_errors() {
     );
     assert!(stdout.contains("total: 10 loaded, 0 skipped"), "{stdout}");
 }
+
+/// `replay --log` runs log files (and standard input) through the log
+/// path: one `log` event per line at the time the line gives, parsed
+/// fields, bad bytes and over-long lines counted in the `stats` event.
+#[test]
+fn replay_runs_log_files_and_stdin() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let auth = dir.path().join("auth.log");
+    let mut text = b"<38>1 2026-11-26T03:00:04Z gw sshd 1 - - Failed password for root from 198.51.100.7 port 5 ssh2\n".to_vec();
+    text.extend_from_slice(b"garbage \xff\xfe line\n");
+    text.extend(std::iter::repeat_n(b'z', 200_000));
+    text.push(b'\n');
+    std::fs::write(&auth, text).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_canhgac"))
+        .args(["replay", "-l"])
+        .arg(dir.path())
+        .arg("--log")
+        .arg(format!("sshd:{}", auth.display()))
+        .args(["--log", "nginx:-"])
+        .stdin(std::process::Stdio::piped())
+        .output_piped();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"203.0.113.9 - - [26/Nov/2026:10:00:04 +0700] \"GET /?id=1' OR 1=1-- HTTP/1.1\" 200 5 \"-\" \"sqlmap\"\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let eve = std::fs::read_to_string(dir.path().join("eve.json")).unwrap();
+    let evs: Vec<serde_json::Value> = eve
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let logs: Vec<&serde_json::Value> = evs.iter().filter(|e| e["event_type"] == "log").collect();
+    assert_eq!(logs.len(), 4, "{eve}");
+    assert_eq!(logs[0]["timestamp"], "2026-11-26T03:00:04.000000+0000");
+    assert_eq!(logs[0]["log"]["fields"]["user"], "root");
+    assert_eq!(logs[0]["log"]["kind"], "sshd");
+    assert_eq!(logs[1]["log"]["parser"], "raw");
+    assert_eq!(logs[2]["log"]["truncated"], true);
+    assert_eq!(logs[2]["log"]["line"].as_str().unwrap().len(), 64 * 1024);
+    assert_eq!(logs[3]["log"]["source"], "stdin");
+    assert_eq!(logs[3]["log"]["fields"]["cs-uri-query"], "id=1' OR 1=1--");
+    let stats = &evs.last().unwrap()["stats"]["logs"];
+    assert_eq!(stats["lines"], 4);
+    assert_eq!(stats["truncated"], 1);
+    assert_eq!(stats["invalid_utf8"], 1);
+    assert_eq!(stats["parsers"]["sshd"], 1);
+}
+
+trait OutputPiped {
+    fn output_piped(&mut self) -> std::process::Child;
+}
+
+impl OutputPiped for std::process::Command {
+    fn output_piped(&mut self) -> std::process::Child {
+        self.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}

@@ -49,6 +49,49 @@ fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> Option<&'static Regex> {
     cell.get()
 }
 
+/// When the line says it happened, in microseconds since the epoch: RFC 3339
+/// and ISO syslog stamps, access-log stamps (`26/Nov/2026:10:00:04 +0700`),
+/// FortiGate's `date`/`time`, and RFC 3164's year-less stamp, which is taken
+/// in the year of `now` (the previous year if that would be in the future).
+/// Stamps without a zone are read as UTC.
+pub fn event_time(fields: &Map<String, Value>, now_micros: i64) -> Option<i64> {
+    use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Utc};
+    let get = |k: &str| fields.get(k).and_then(Value::as_str);
+    let micros = |d: DateTime<chrono::FixedOffset>| d.timestamp_micros();
+    let naive = |n: NaiveDateTime| Utc.from_utc_datetime(&n).timestamp_micros();
+    if let (Some(d), Some(t)) = (get("date"), get("time")) {
+        return NaiveDateTime::parse_from_str(&format!("{d} {t}"), "%Y-%m-%d %H:%M:%S")
+            .ok()
+            .map(naive);
+    }
+    let ts = get("timestamp")?.trim();
+    if let Ok(d) = DateTime::parse_from_rfc3339(ts) {
+        return Some(micros(d));
+    }
+    for fmt in ["%Y-%m-%d %H:%M:%S%.f%z", "%d/%b/%Y:%H:%M:%S %z"] {
+        if let Ok(d) = DateTime::parse_from_str(ts, fmt) {
+            return Some(micros(d));
+        }
+    }
+    for fmt in ["%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M:%S"] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(ts, fmt) {
+            return Some(naive(n));
+        }
+    }
+    // `Nov 26 10:00:01`: no year
+    let now = Utc.timestamp_micros(now_micros).single()?;
+    let with_year = |y: i32| {
+        NaiveDateTime::parse_from_str(&format!("{y} {ts}"), "%Y %b %e %H:%M:%S")
+            .ok()
+            .map(naive)
+    };
+    let t = with_year(now.year())?;
+    if t > now_micros + 86_400_000_000 {
+        return with_year(now.year() - 1);
+    }
+    Some(t)
+}
+
 /// Parses one line (without its line ending).
 pub fn parse(line: &str) -> Parsed {
     let line = line.trim_end_matches(['\r', '\n']);
@@ -99,7 +142,7 @@ fn access_log(line: &str, f: &mut Map<String, Value>) -> bool {
     static RE: OnceLock<Regex> = OnceLock::new();
     let Some(re) = re(
         &RE,
-        r#"^(?:(\S+) )?(\S+) (\S+) (\S+) \[([^\]]+)\] "([A-Za-z_-]+) (\S+)(?: (HTTP/[0-9.]+))?" (\d{3}) (\d+|-)(?: "([^"]*)" "([^"]*)")?"#,
+        r#"^(?:(\S+) )?(\S+) (\S+) (\S+) \[([^\]]+)\] "([A-Za-z_-]+) (.*?)(?: (HTTP/[0-9.]+))?" (\d{3}) (\d+|-)(?: "([^"]*)" "([^"]*)")?"#,
     ) else {
         return false;
     };
@@ -790,6 +833,17 @@ mod tests {
     }
 
     #[test]
+    fn access_log_with_raw_spaces_in_the_uri() {
+        // attackers send them; nginx logs them as they came
+        let p = parse(
+            r#"203.0.113.9 - - [26/Nov/2026:10:00:04 +0700] "GET /?id=1' OR 1=1-- HTTP/1.1" 200 5 "-" "x""#,
+        );
+        assert_eq!(p.parser, "access");
+        assert_eq!(field(&p, "cs-uri-query"), "id=1' OR 1=1--");
+        assert_eq!(field(&p, "cs-version"), "HTTP/1.1");
+    }
+
+    #[test]
     fn syslog_headers_3164_5424_and_iso() {
         let p = parse(
             "<38>Feb 10 23:21:05 gw sshd[1234]: Failed password for invalid user admin from 198.51.100.7 port 51676 ssh2",
@@ -865,6 +919,27 @@ mod tests {
             (p.parser, field(&p, "query"), field(&p, "record_type")),
             ("dns", "evil.example", "TXT")
         );
+    }
+
+    #[test]
+    fn event_times_from_the_common_stamps() {
+        // 2026-11-26T03:00:04Z
+        let want = 1_795_662_004_000_000;
+        let now = want + 3_600_000_000;
+        for line in [
+            "<30>1 2026-11-26T10:00:04+07:00 h app - - - m",
+            r#"1.2.3.4 - - [26/Nov/2026:10:00:04 +0700] "GET / HTTP/1.1" 200 1"#,
+            "date=2026-11-26 time=03:00:04 devname=x type=event logid=1 k=v",
+            "Nov 26 03:00:04 gw sshd[1]: Accepted password for a from 192.0.2.1 port 1 ssh2",
+        ] {
+            let p = parse(line);
+            assert_eq!(event_time(&p.fields, now), Some(want), "{line}");
+        }
+        // a December stamp read in January is last year's
+        let jan = 1_798_761_600_000_000; // 2027-01-01T00:00:00Z
+        let p = parse("Dec 31 23:59:00 gw a: b");
+        let t = event_time(&p.fields, jan).unwrap();
+        assert!(t < jan && jan - t < 120_000_000, "{t}");
     }
 
     #[test]

@@ -30,6 +30,44 @@ pub struct ReplayOptions {
     /// YARA rule files for files carried in the traffic (HTTP bodies);
     /// `bundled` stands for canhgac's own set. Empty: no YARA.
     pub yara: Vec<PathBuf>,
+    /// `[KIND:]PATH` log inputs (`-` is standard input).
+    pub logs: Vec<String>,
+}
+
+/// Kinds a `--log` input may name (the part before `:`).
+pub const LOG_KINDS: &[&str] = &[
+    "auto",
+    "syslog",
+    "sshd",
+    "auth",
+    "sudo",
+    "pam",
+    "nginx",
+    "apache",
+    "access",
+    "iis",
+    "web",
+    "firewall",
+    "fortigate",
+    "kv",
+    "iptables",
+    "pf",
+    "cisco",
+    "squid",
+    "dns",
+    "named",
+    "unbound",
+    "postfix",
+    "dovecot",
+    "mail",
+];
+
+/// Splits `KIND:PATH` (a known kind only; otherwise the whole is a path).
+pub fn log_input(spec: &str) -> (Option<&str>, &str) {
+    match spec.split_once(':') {
+        Some((k, p)) if LOG_KINDS.contains(&k) => (Some(k), p),
+        _ => (None, spec),
+    }
 }
 
 /// Errors of a replay.
@@ -224,6 +262,26 @@ pub fn parse_size(v: &str) -> Option<u64> {
 /// # Errors
 /// [`ReplayError`] for bad rules (with `--init-errors-fatal`), unreadable
 /// captures or an unwritable output directory.
+/// The parser names, for counting.
+const PARSERS: &[&str] = &[
+    "access",
+    "kv",
+    "nginx_error",
+    "apache_error",
+    "cisco_asa",
+    "squid",
+    "iis",
+    "pf",
+    "sshd",
+    "sudo",
+    "pam",
+    "iptables",
+    "dns",
+    "mail_auth",
+    "syslog",
+    "raw",
+];
+
 /// Largest file pulled out of traffic for scanning, by default.
 pub const DEFAULT_MAX_FILE: usize = 16 << 20;
 
@@ -330,7 +388,73 @@ pub fn run(opts: &ReplayOptions) -> Result<PipelineStats, ReplayError> {
     pipeline.finish(&mut events);
     scan(&mut pipeline, &mut events);
     write(&mut out, &mut events);
-    let stats = pipeline.stats_event(pipeline.last_ts(), None);
+    // logs: one `log` event per line, at the time the line says
+    let mut log_stats = crate::logs::ReadStats::default();
+    let mut parsers: std::collections::BTreeMap<&'static str, u64> = Default::default();
+    let now = chrono::Utc::now().timestamp_micros();
+    for spec in &opts.logs {
+        let (kind, path) = log_input(spec);
+        let reader: Box<dyn std::io::BufRead> = if path == "-" {
+            Box::new(std::io::BufReader::new(std::io::stdin()))
+        } else {
+            Box::new(std::io::BufReader::new(std::fs::File::open(path).map_err(
+                |source| ReplayError::Io {
+                    path: PathBuf::from(path),
+                    source,
+                },
+            )?))
+        };
+        let source = if path == "-" { "stdin" } else { path };
+        let st = crate::logs::read_lines(reader, 64 * 1024, |n, text, cut| {
+            let rec = super::log_record(source.to_string(), Some(n), text, cut);
+            let parser = rec
+                .extra
+                .get("parser")
+                .and_then(|v| v.as_str())
+                .and_then(|p| PARSERS.iter().find(|x| **x == p).copied())
+                .unwrap_or("raw");
+            *parsers.entry(parser).or_default() += 1;
+            let ts = rec
+                .fields
+                .as_ref()
+                .and_then(|f| crate::logs::parse::event_time(f, now))
+                .unwrap_or(now);
+            let mut ev = pipeline.event("log", ts);
+            let mut rec = rec;
+            if let Some(k) = kind {
+                rec.extra.insert("kind".into(), serde_json::json!(k));
+            }
+            ev.log = Some(rec);
+            events.push(ev);
+            write(&mut out, &mut events);
+        })
+        .map_err(|source| ReplayError::Io {
+            path: PathBuf::from(path),
+            source,
+        })?;
+        log_stats.lines += st.lines;
+        log_stats.truncated += st.truncated;
+        log_stats.invalid_utf8 += st.invalid_utf8;
+    }
+    let stats_ts = if opts.logs.is_empty() {
+        pipeline.last_ts()
+    } else {
+        pipeline.last_ts().max(now)
+    };
+    let mut stats = pipeline.stats_event(stats_ts, None);
+    if !opts.logs.is_empty()
+        && let Some(s) = stats.stats.as_mut()
+    {
+        s.insert(
+            "logs".into(),
+            serde_json::json!({
+                "lines": log_stats.lines,
+                "truncated": log_stats.truncated,
+                "invalid_utf8": log_stats.invalid_utf8,
+                "parsers": parsers,
+            }),
+        );
+    }
     let io = |source| ReplayError::Io {
         path: eve_path.clone(),
         source,
