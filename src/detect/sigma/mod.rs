@@ -8,4 +8,5 @@
 //! are shipped with their parsed fields but not matched.
 
 pub mod condition;
+pub mod matcher;
 pub mod yaml;
