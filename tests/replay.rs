@@ -228,7 +228,7 @@ fn replay_runs_log_files_and_stdin() {
     assert_eq!(logs[2]["log"]["truncated"], true);
     assert_eq!(logs[2]["log"]["line"].as_str().unwrap().len(), 64 * 1024);
     assert_eq!(logs[3]["log"]["source"], "stdin");
-    assert_eq!(logs[3]["log"]["fields"]["cs-uri-query"], "id=1' OR 1=1--");
+    assert_eq!(logs[3]["log"]["fields"]["cs-query"], "id=1' OR 1=1--");
     let stats = &evs.last().unwrap()["stats"]["logs"];
     assert_eq!(stats["lines"], 4);
     assert_eq!(stats["truncated"], 1);

