@@ -118,6 +118,10 @@ struct ReplayArgs {
     /// the events; lines are parsed by their content); repeat for several.
     #[arg(long = "log", value_name = "[KIND:]PATH")]
     logs: Vec<String>,
+    /// Sigma rule file or directory for the `--log` input; repeat for
+    /// several. Each match is a `sigma` event.
+    #[arg(long = "sigma", value_name = "YML")]
+    sigma: Vec<PathBuf>,
     /// Rule file; repeat for several.
     #[arg(short = 'S', value_name = "RULES")]
     rules: Vec<PathBuf>,
@@ -311,6 +315,7 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
         init_errors_fatal: a.init_errors_fatal,
         yara: a.yara,
         logs: a.logs,
+        sigma: a.sigma,
     };
     let stats = replay::run(&opts)?;
     eprintln!(

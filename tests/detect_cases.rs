@@ -795,6 +795,7 @@ fn replay(case: &Case, dump: Option<(&Path, &str)>) -> Result<Outcome, String> {
             })
             .collect(),
         logs: Vec::new(),
+        sigma: Vec::new(),
     };
     run(&opts).map_err(|e| format!("replay failed: {e}"))?;
     let eve = std::fs::read_to_string(outdir.join("eve.json")).map_err(|e| e.to_string())?;

@@ -200,13 +200,18 @@ fn replay_runs_log_files_and_stdin() {
         .arg("--log")
         .arg(format!("sshd:{}", auth.display()))
         .args(["--log", "nginx:-"])
+        .arg("--sigma")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/conformance/sigma/web"
+        ))
         .stdin(std::process::Stdio::piped())
         .output_piped();
     child
         .stdin
         .take()
         .unwrap()
-        .write_all(b"203.0.113.9 - - [26/Nov/2026:10:00:04 +0700] \"GET /?id=1' OR 1=1-- HTTP/1.1\" 200 5 \"-\" \"sqlmap\"\n")
+        .write_all(b"203.0.113.9 - - [26/Nov/2026:10:00:04 +0700] \"GET /?id=1' OR 1=1-- HTTP/1.1\" 200 5 \"-\" \"sqlmap/1.7\"\n")
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
@@ -220,6 +225,15 @@ fn replay_runs_log_files_and_stdin() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let logs: Vec<&serde_json::Value> = evs.iter().filter(|e| e["event_type"] == "log").collect();
+    // sqlmap's user agent: SigmaHQ's scanner rule, with its author kept
+    let sigma: Vec<&serde_json::Value> =
+        evs.iter().filter(|e| e["event_type"] == "sigma").collect();
+    assert!(!sigma.is_empty(), "{eve}");
+    assert!(
+        sigma
+            .iter()
+            .all(|e| e["sigma"]["author"].is_string() && e["log"]["source"] == "stdin")
+    );
     assert_eq!(logs.len(), 4, "{eve}");
     assert_eq!(logs[0]["timestamp"], "2026-11-26T03:00:04.000000+0000");
     assert_eq!(logs[0]["log"]["fields"]["user"], "root");
@@ -234,6 +248,7 @@ fn replay_runs_log_files_and_stdin() {
     assert_eq!(stats["truncated"], 1);
     assert_eq!(stats["invalid_utf8"], 1);
     assert_eq!(stats["parsers"]["sshd"], 1);
+    assert_eq!(stats["sigma_matches"], sigma.len());
 }
 
 trait OutputPiped {

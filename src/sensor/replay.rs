@@ -32,6 +32,8 @@ pub struct ReplayOptions {
     pub yara: Vec<PathBuf>,
     /// `[KIND:]PATH` log inputs (`-` is standard input).
     pub logs: Vec<String>,
+    /// Sigma rule files or directories run over the log input.
+    pub sigma: Vec<PathBuf>,
 }
 
 /// Kinds a `--log` input may name (the part before `:`).
@@ -262,6 +264,32 @@ pub fn parse_size(v: &str) -> Option<u64> {
 /// # Errors
 /// [`ReplayError`] for bad rules (with `--init-errors-fatal`), unreadable
 /// captures or an unwritable output directory.
+/// The EVE `sigma` object of a rule that matched: title, id, level, tags
+/// (ATT&CK) and author (which the DRL licence asks to keep).
+pub fn sigma_match(r: &crate::detect::sigma::SigmaRule) -> crate::event::SigmaMatch {
+    let mut extra = crate::event::Extra::default();
+    for (k, v) in [
+        ("author", &r.author),
+        ("status", &r.status),
+        ("description", &r.description),
+    ] {
+        if let Some(v) = v {
+            extra.insert(k.into(), serde_json::json!(v));
+        }
+    }
+    if !r.references.is_empty() {
+        extra.insert("references".into(), serde_json::json!(r.references));
+    }
+    extra.insert("rule_file".into(), serde_json::json!(r.file));
+    crate::event::SigmaMatch {
+        rule_id: r.id.clone().unwrap_or_default(),
+        title: r.title.clone(),
+        level: r.level.clone(),
+        tags: r.tags.clone(),
+        extra,
+    }
+}
+
 /// The parser names, for counting.
 const PARSERS: &[&str] = &[
     "access",
@@ -388,6 +416,14 @@ pub fn run(opts: &ReplayOptions) -> Result<PipelineStats, ReplayError> {
     pipeline.finish(&mut events);
     scan(&mut pipeline, &mut events);
     write(&mut out, &mut events);
+    // Sigma rules for the logs: a rule with a problem is skipped and
+    // reported at file:line:column
+    let sigma_paths: Vec<&Path> = opts.sigma.iter().map(PathBuf::as_path).collect();
+    let (sigma, sigma_report) = crate::detect::sigma::SigmaRuleSet::load(&sigma_paths);
+    for d in &sigma_report.diagnostics {
+        eprintln!("{d} (rule skipped)");
+    }
+    let mut sigma_matches = 0u64;
     // logs: one `log` event per line, at the time the line says
     let mut log_stats = crate::logs::ReadStats::default();
     let mut parsers: std::collections::BTreeMap<&'static str, u64> = Default::default();
@@ -424,6 +460,14 @@ pub fn run(opts: &ReplayOptions) -> Result<PipelineStats, ReplayError> {
             if let Some(k) = kind {
                 rec.extra.insert("kind".into(), serde_json::json!(k));
             }
+            let empty = serde_json::Map::new();
+            for r in sigma.matching(parser, rec.fields.as_ref().unwrap_or(&empty), &rec.line) {
+                sigma_matches += 1;
+                let mut m = pipeline.event("sigma", ts);
+                m.sigma = Some(sigma_match(r));
+                m.log = Some(rec.clone());
+                events.push(m);
+            }
             ev.log = Some(rec);
             events.push(ev);
             write(&mut out, &mut events);
@@ -452,6 +496,8 @@ pub fn run(opts: &ReplayOptions) -> Result<PipelineStats, ReplayError> {
                 "truncated": log_stats.truncated,
                 "invalid_utf8": log_stats.invalid_utf8,
                 "parsers": parsers,
+                "sigma_rules": sigma.rules.len(),
+                "sigma_matches": sigma_matches,
             }),
         );
     }
