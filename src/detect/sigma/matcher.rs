@@ -23,7 +23,10 @@ use serde_json::{Map, Value};
 pub struct EventView<'a> {
     pub fields: &'a Map<String, Value>,
     pub raw: &'a str,
-    lower: RefCell<HashMap<String, Vec<String>>>,
+    /// Field values as text, and lower-cased, made once per field.
+    text: RefCell<HashMap<String, std::rc::Rc<Vec<String>>>>,
+    lower: RefCell<HashMap<String, std::rc::Rc<Vec<String>>>>,
+    raw_lower: std::cell::OnceCell<String>,
 }
 
 impl<'a> EventView<'a> {
@@ -31,8 +34,27 @@ impl<'a> EventView<'a> {
         EventView {
             fields,
             raw,
+            text: RefCell::new(HashMap::new()),
             lower: RefCell::new(HashMap::new()),
+            raw_lower: std::cell::OnceCell::new(),
         }
+    }
+
+    /// The raw line, lower-cased once.
+    fn raw_lower(&self) -> &str {
+        self.raw_lower.get_or_init(|| self.raw.to_lowercase())
+    }
+
+    /// [`EventView::values`], made once per field.
+    fn text_of(&self, name: &str) -> Option<std::rc::Rc<Vec<String>>> {
+        if let Some(v) = self.text.borrow().get(name) {
+            return Some(std::rc::Rc::clone(v));
+        }
+        let v = std::rc::Rc::new(self.values(name)?);
+        self.text
+            .borrow_mut()
+            .insert(name.to_string(), std::rc::Rc::clone(&v));
+        Some(v)
     }
 
     /// The value(s) of a field as text (`a.b` looks into objects).
@@ -58,16 +80,19 @@ impl<'a> EventView<'a> {
         })
     }
 
-    fn lowered(&self, name: &str) -> Option<Vec<String>> {
+    fn lowered(&self, name: &str) -> Option<std::rc::Rc<Vec<String>>> {
         if let Some(v) = self.lower.borrow().get(name) {
-            return Some(v.clone());
+            return Some(std::rc::Rc::clone(v));
         }
         let v: Vec<String> = self
-            .values(name)?
+            .text_of(name)?
             .iter()
             .map(|s| s.to_lowercase())
             .collect();
-        self.lower.borrow_mut().insert(name.to_string(), v.clone());
+        let v = std::rc::Rc::new(v);
+        self.lower
+            .borrow_mut()
+            .insert(name.to_string(), std::rc::Rc::clone(&v));
         Some(v)
     }
 }
@@ -78,7 +103,8 @@ pub enum Test {
     /// Equal, or a wildcard pattern (`Glob` when it has `*`/`?`).
     Eq(String),
     Glob(Regex),
-    Contains(String),
+    /// A substring, with its searcher built once.
+    Contains(Box<memchr::memmem::Finder<'static>>),
     StartsWith(String),
     EndsWith(String),
     Re(Regex),
@@ -176,7 +202,7 @@ impl Test {
         match self {
             Test::Eq(p) => v == p,
             Test::Glob(r) | Test::Re(r) => r.is_match(v),
-            Test::Contains(p) => v.contains(p.as_str()),
+            Test::Contains(f) => f.find(v.as_bytes()).is_some(),
             Test::StartsWith(p) => v.starts_with(p.as_str()),
             Test::EndsWith(p) => v.ends_with(p.as_str()),
             Test::Cidr(net, len) => cidr_match(v, *net, *len),
@@ -186,7 +212,7 @@ impl Test {
             Test::Gte(n) => num().is_some_and(|x| x >= *n),
             Test::FieldRef(other, kind) => {
                 let others = if cased {
-                    ev.values(other)
+                    ev.text_of(other)
                 } else {
                     ev.lowered(other)
                 };
@@ -225,31 +251,29 @@ impl FieldMatch {
     fn inner(&self, ev: &EventView<'_>) -> bool {
         let Some(field) = &self.field else {
             // keywords: the raw line, case-insensitively
-            let raw = ev.raw.to_lowercase();
-            let hit = |t: &Test| t.holds(&raw, false, ev);
+            let raw = ev.raw_lower();
+            let hit = |t: &Test| t.holds(raw, false, ev);
             return if self.all {
                 self.tests.iter().all(hit)
             } else {
                 self.tests.iter().any(hit)
             };
         };
-        let present = ev.values(field).is_some_and(|v| !v.is_empty());
+        let text = ev.text_of(field);
+        let present = text.as_ref().is_some_and(|v| !v.is_empty());
         if let Some(want) = self.exists {
             return present == want;
         }
-        if !present {
+        let Some(text) = text.filter(|_| present) else {
             return self.null;
-        }
+        };
         let lowered = !self.cased && self.tests.iter().any(Test::textual);
         let values = match (lowered, self.time_part) {
-            (_, Some(part)) => ev
-                .values(field)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|v| time_part(v, part))
-                .collect(),
+            (_, Some(part)) => {
+                std::rc::Rc::new(text.iter().filter_map(|v| time_part(v, part)).collect())
+            }
             (true, None) => ev.lowered(field).unwrap_or_default(),
-            (false, None) => ev.values(field).unwrap_or_default(),
+            (false, None) => text,
         };
         let one = |t: &Test| values.iter().any(|v| t.holds(v, self.cased, ev));
         if self.tests.is_empty() {
@@ -261,6 +285,13 @@ impl FieldMatch {
             self.tests.iter().any(one)
         }
     }
+}
+
+/// A `Contains` test for `needle`.
+pub fn contains(needle: &str) -> Test {
+    Test::Contains(Box::new(
+        memchr::memmem::Finder::new(needle.as_bytes()).into_owned(),
+    ))
 }
 
 /// The regex of a Sigma wildcard value (`*`, `?`, `\` escapes), anchored.
@@ -420,17 +451,8 @@ mod tests {
         let f = json!({"cs-uri-query": "id=1 UNION SELECT", "c-ip": "10.1.2.3", "sc-status": "404", "n": 7});
         let m = f.as_object().unwrap();
         let ev = EventView::new(m, "raw line with EvilWord");
-        assert!(
-            fm(
-                Some("cs-uri-query"),
-                vec![Test::Contains("union select".into())]
-            )
-            .matches(&ev)
-        );
-        let mut cased = fm(
-            Some("cs-uri-query"),
-            vec![Test::Contains("union select".into())],
-        );
+        assert!(fm(Some("cs-uri-query"), vec![contains("union select")]).matches(&ev));
+        let mut cased = fm(Some("cs-uri-query"), vec![contains("union select")]);
         cased.cased = true;
         assert!(!cased.matches(&ev));
         assert!(
@@ -456,7 +478,7 @@ mod tests {
         );
         assert!(fm(Some("sc-status"), vec![Test::Gte(400.0)]).matches(&ev));
         assert!(fm(Some("n"), vec![Test::Eq("7".into())]).matches(&ev));
-        assert!(fm(None, vec![Test::Contains("evilword".into())]).matches(&ev));
+        assert!(fm(None, vec![contains("evilword")]).matches(&ev));
         let mut absent = fm(Some("missing"), vec![]);
         absent.null = true;
         assert!(absent.matches(&ev));

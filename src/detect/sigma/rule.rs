@@ -7,7 +7,7 @@ use regex::RegexBuilder;
 
 use super::condition::{self, Cond};
 use super::matcher::{
-    EventView, FieldMatch, RefKind, Test, TimePart, base64_of, base64_offsets, glob_regex,
+    self, EventView, FieldMatch, RefKind, Test, TimePart, base64_of, base64_offsets, glob_regex,
     has_wildcards, unescape, utf16, windash,
 };
 use super::yaml::{Node, Pos};
@@ -446,10 +446,10 @@ fn field_match(
                 } else {
                     let s = fold(unescape(&a));
                     match (pre, post) {
-                        ("*", "*") => Test::Contains(s),
+                        ("*", "*") => matcher::contains(&s),
                         ("", "*") => Test::StartsWith(s),
                         ("*", "") => Test::EndsWith(s),
-                        _ if field.is_none() => Test::Contains(s),
+                        _ if field.is_none() => matcher::contains(&s),
                         _ => Test::Eq(s),
                     }
                 }
