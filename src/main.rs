@@ -155,7 +155,8 @@ struct ReplayArgs {
 
 #[derive(Subcommand)]
 enum RulesCommand {
-    /// Compile rule files; print every error, or a summary.
+    /// Compile rule files (Suricata-style rules; Sigma `.yml` files or
+    /// directories of them); print every error, or a summary.
     Check {
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -483,7 +484,48 @@ fn ctrlc_flag(flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
     });
 }
 
+/// Checks Sigma rule files and directories: every rule that does not load,
+/// at file:line:column, and a count per file.
+fn check_sigma(paths: &[&Path]) -> Result<()> {
+    let (set, report) = canhgac::detect::sigma::SigmaRuleSet::load(paths);
+    for d in &report.diagnostics {
+        println!("{d}");
+    }
+    for (file, loaded, skipped) in &report.files {
+        if *skipped > 0 || report.files.len() <= 20 {
+            println!("{file}: {loaded} loaded, {skipped} skipped");
+        }
+    }
+    let skipped: usize = report.files.iter().map(|f| f.2).sum();
+    println!(
+        "sigma: {} file(s), {} rule(s) loaded, {skipped} skipped, {} correlation/filter document(s) not checked yet",
+        report.files.len(),
+        set.rules.len(),
+        set.other.len()
+    );
+    if set.rules.is_empty() && skipped > 0 {
+        bail!("no Sigma rule could be loaded");
+    }
+    Ok(())
+}
+
 fn cmd_rules_check(files: &[PathBuf]) -> Result<()> {
+    // Sigma files (`.yml`, `.yaml`, or directories of them) apart from
+    // signature rule files
+    let is_sigma =
+        |p: &PathBuf| p.is_dir() || p.extension().is_some_and(|x| x == "yml" || x == "yaml");
+    let sigma: Vec<&Path> = files
+        .iter()
+        .filter(|p| is_sigma(p))
+        .map(PathBuf::as_path)
+        .collect();
+    if !sigma.is_empty() {
+        check_sigma(&sigma)?;
+    }
+    let files: Vec<PathBuf> = files.iter().filter(|p| !is_sigma(p)).cloned().collect();
+    if files.is_empty() {
+        return Ok(());
+    }
     let (vars, classes) = replay::settings(&[])?;
     let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
     let (rules, report) = RuleSet::load(&paths, &vars, classes);

@@ -154,3 +154,45 @@ fn public_rules_fire_on_parsed_lines() {
         "{t:?}"
     );
 }
+
+/// `canhgac rules check` reports each Sigma rule that does not load at
+/// file:line:column, and the good ones still load.
+#[test]
+fn rules_check_reports_sigma_problems_where_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.yml"),
+        "title: t\ndetection:\n  sel:\n    a|foo: x\n  condition: sel and nosuch\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("yaml.yml"),
+        "title: t\ndetection:\n  sel: [a, b\n  condition: sel\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("good.yml"),
+        "title: ok\nlogsource: {category: webserver}\ndetection:\n  sel:\n    cs-method: TRACE\n  condition: sel\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_canhgac"))
+        .args(["rules", "check"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let bad = dir.path().join("bad.yml").display().to_string();
+    assert!(
+        text.contains(&format!("{bad}:4:5: unknown modifier `foo`")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{bad}:5:22: condition: no selection named `nosuch`"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("yaml.yml:4:"), "{text}");
+    assert!(text.contains("1 rule(s) loaded, 2 skipped"), "{text}");
+}
