@@ -68,7 +68,7 @@ async fn followed_files_and_syslog_reach_central_once_and_parsed() {
         .add_sensor("gw-my-yen", "xa-my-yen", &auth::token_hash(&token))
         .await
         .unwrap();
-    let (base, _state) = common::spawn_central(store).await;
+    let (base, state) = common::spawn_central(store).await;
 
     let dir = tempfile::tempdir().unwrap();
     let auth_log = dir.path().join("auth.log");
@@ -80,9 +80,13 @@ async fn followed_files_and_syslog_reach_central_once_and_parsed() {
     let cfg_text = format!(
         "[sensor]\nstate_dir = {:?}\n[central]\nurl = {base:?}\nenrolment_token = {token:?}\n\
          batch_max_events = 10\nbatch_max_ms = 100\n\
-         [logs]\nfollow = [{:?}]\nsyslog_udp = \"127.0.0.1:{udp}\"\nsyslog_tcp = \"127.0.0.1:{tcp}\"\n",
+         [logs]\nfollow = [{:?}]\nsyslog_udp = \"127.0.0.1:{udp}\"\nsyslog_tcp = \"127.0.0.1:{tcp}\"\nsigma = [{:?}]\n",
         dir.path().join("state").display().to_string(),
         format!("{}/*.log", dir.path().display()),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/conformance/sigma/web"
+        ),
     );
     let start = |text: String| {
         let cfg: SensorConfig =
@@ -112,7 +116,7 @@ async fn followed_files_and_syslog_reach_central_once_and_parsed() {
     )
     .unwrap();
     let mut t = std::net::TcpStream::connect(("127.0.0.1", tcp)).unwrap();
-    t.write_all(b"<30>1 2026-11-26T10:00:04Z portal nginx - - - 203.0.113.9 - - [26/Nov/2026:10:00:04 +0700] \"GET /../../etc/passwd HTTP/1.1\" 400 0 \"-\" \"curl/8\"\n")
+    t.write_all(b"<30>1 2026-11-26T10:00:04Z portal nginx - - - 203.0.113.9 - - [26/Nov/2026:10:00:04 +0700] \"GET /static/../../../../etc/passwd HTTP/1.1\" 400 0 \"-\" \"curl/8\"\n")
         .unwrap();
     drop(t);
     let got = wait_for(&db, 4).await;
@@ -132,7 +136,10 @@ async fn followed_files_and_syslog_reach_central_once_and_parsed() {
         && e["log"]["fields"]["outcome"] == "failure"));
     let web = by_parser("access");
     assert_eq!(web.len(), 1, "{got:#?}");
-    assert_eq!(web[0]["log"]["fields"]["cs-uri-stem"], "/../../etc/passwd");
+    assert_eq!(
+        web[0]["log"]["fields"]["cs-uri-stem"],
+        "/static/../../../../etc/passwd"
+    );
     assert!(
         web[0]["log"]["source"]
             .as_str()
@@ -140,6 +147,33 @@ async fn followed_files_and_syslog_reach_central_once_and_parsed() {
             .starts_with("tcp:")
     );
     assert!(got.iter().all(|e| e["unit"] == "xa-my-yen"));
+    // the traversal request is a Sigma alert, stored as an alert (gid 4)
+    let root = state.store.unit("tay-ninh").await.unwrap().unwrap();
+    let filter = canhgac::central::store::ListFilter {
+        scope_path: root.path.clone(),
+        limit: 100,
+        ..Default::default()
+    };
+    let mut alerts = state.store.alerts(&filter).await.unwrap();
+    for _ in 0..50 {
+        if !alerts.items.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        alerts = state.store.alerts(&filter).await.unwrap();
+    }
+    assert!(
+        alerts
+            .items
+            .iter()
+            .any(|a| a.gid == 4 && a.signature == "SIGMA Path Traversal Exploitation Attempts"),
+        "{:?}",
+        alerts
+            .items
+            .iter()
+            .map(|a| &a.signature)
+            .collect::<Vec<_>>()
+    );
 
     // down: one more line, then logrotate; up again: the rest of the old
     // file, then the new one, and nothing twice

@@ -226,14 +226,20 @@ fn replay_runs_log_files_and_stdin() {
         .collect();
     let logs: Vec<&serde_json::Value> = evs.iter().filter(|e| e["event_type"] == "log").collect();
     // sqlmap's user agent: SigmaHQ's scanner rule, with its author kept
-    let sigma: Vec<&serde_json::Value> =
-        evs.iter().filter(|e| e["event_type"] == "sigma").collect();
+    let sigma: Vec<&serde_json::Value> = evs
+        .iter()
+        .filter(|e| e["event_type"] == "alert" && e["alert"]["gid"] == 4)
+        .collect();
     assert!(!sigma.is_empty(), "{eve}");
-    assert!(
-        sigma
-            .iter()
-            .all(|e| e["sigma"]["author"].is_string() && e["log"]["source"] == "stdin")
-    );
+    assert!(sigma.iter().all(|e| {
+        e["sigma"]["author"].is_string()
+            && e["alert"]["metadata"]["author"][0].is_string()
+            && e["alert"]["signature"]
+                .as_str()
+                .unwrap()
+                .starts_with("SIGMA ")
+            && e["log"]["source"] == "stdin"
+    }));
     assert_eq!(logs.len(), 4, "{eve}");
     assert_eq!(logs[0]["timestamp"], "2026-11-26T03:00:04.000000+0000");
     assert_eq!(logs[0]["log"]["fields"]["user"], "root");

@@ -338,6 +338,10 @@ pub struct LogsSection {
     /// Longest line kept; longer lines are cut there and flagged.
     #[serde(default = "default_max_line")]
     pub max_line: usize,
+    /// Sigma rule files or directories run over every log line; a match is
+    /// an alert (gid 4).
+    #[serde(default)]
+    pub sigma: Vec<PathBuf>,
 }
 
 impl Default for LogsSection {
@@ -348,6 +352,7 @@ impl Default for LogsSection {
             syslog_udp: None,
             syslog_tcp: None,
             max_line: default_max_line(),
+            sigma: Vec::new(),
         }
     }
 }
@@ -605,7 +610,8 @@ pub async fn run(
     let reload = yara
         .as_ref()
         .map(|h| tokio::spawn(reload_on_hangup(cfg.files.clone(), Arc::clone(h))));
-    let syslog = start_syslog(&cfg.logs, &identity, tx.clone()).await?;
+    let sigma = Arc::new(load_sigma(&cfg.logs)?);
+    let syslog = start_syslog(&cfg.logs, &identity, tx.clone(), Arc::clone(&sigma)).await?;
 
     let capture_cfg = cfg.clone();
     let capture_stop = Arc::clone(&stop);
@@ -615,6 +621,7 @@ pub async fn run(
             &capture_cfg,
             rules,
             yara,
+            sigma,
             identity,
             tx,
             &capture_stop,
@@ -642,6 +649,28 @@ pub async fn run(
     }
 }
 
+/// Loads the `[logs] sigma` rules; a rule with a problem is skipped and
+/// logged at file:line:column.
+///
+/// # Errors
+/// Rules were named and none could be loaded.
+fn load_sigma(logs: &LogsSection) -> Result<crate::detect::sigma::SigmaRuleSet, SensorError> {
+    let paths: Vec<&Path> = logs.sigma.iter().map(PathBuf::as_path).collect();
+    let (set, report) = crate::detect::sigma::SigmaRuleSet::load(&paths);
+    for d in &report.diagnostics {
+        tracing::warn!(%d, "Sigma rule skipped");
+    }
+    if !paths.is_empty() && set.rules.is_empty() {
+        return Err(SensorError::Config(
+            "logs.sigma: no Sigma rule could be loaded".into(),
+        ));
+    }
+    if !set.rules.is_empty() {
+        tracing::info!(rules = set.rules.len(), "Sigma rules loaded");
+    }
+    Ok(set)
+}
+
 /// Starts the syslog listeners of `[logs]`; each message becomes a `log`
 /// event. Returns the tasks (aborted when the sensor stops).
 ///
@@ -651,6 +680,7 @@ async fn start_syslog(
     logs: &LogsSection,
     identity: &Identity,
     tx: mpsc::Sender<Event>,
+    sigma: Arc<crate::detect::sigma::SigmaRuleSet>,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, SensorError> {
     use crate::logs::syslog;
     if logs.syslog_udp.is_none() && logs.syslog_tcp.is_none() {
@@ -687,8 +717,11 @@ async fn start_syslog(
             ev.sensor_id = identity.sensor_id.clone();
             ev.unit = identity.unit.clone();
             ev.log = Some(log_record(m.source, None, m.text, m.truncated));
-            if tx.send(ev).await.is_err() {
-                return;
+            let alerts = sigma.alerts(&ev);
+            for e in std::iter::once(ev).chain(alerts) {
+                if tx.send(e).await.is_err() {
+                    return;
+                }
             }
         }
     }));
@@ -720,10 +753,12 @@ async fn reload_on_hangup(files: FilesSection, handle: Arc<RulesHandle>) {
 /// The capture side: reads sources, runs detection, queues events; and,
 /// when YARA is configured, the scanning threads and the directory
 /// watcher beside it.
+#[allow(clippy::too_many_arguments)]
 fn produce(
     cfg: &SensorConfig,
     rules: Arc<RuleSet>,
     yara: Option<Arc<RulesHandle>>,
+    sigma: Arc<crate::detect::sigma::SigmaRuleSet>,
     identity: Identity,
     tx: mpsc::Sender<Event>,
     stop: &AtomicBool,
@@ -760,10 +795,20 @@ fn produce(
             scope.spawn(move || watch_dirs(&cfg.files, pool, stop));
         }
         if following {
-            let (tx, identity) = (tx.clone(), &identity);
-            scope.spawn(move || follow_logs(&cfg.logs, &cfg.sensor.state_dir, identity, &tx, stop));
+            let (tx, identity, sigma) = (tx.clone(), &identity, &sigma);
+            scope.spawn(move || {
+                follow_logs(&cfg.logs, &cfg.sensor.state_dir, identity, sigma, &tx, stop)
+            });
         }
-        let r = capture_sources(cfg, &mut pipeline, pool.as_ref(), &tx, stop, counters);
+        let r = capture_sources(
+            cfg,
+            &mut pipeline,
+            pool.as_ref(),
+            &sigma,
+            &tx,
+            stop,
+            counters,
+        );
         // watched directories and followed logs never end by themselves
         if r.is_ok() && (watching || cfg.logs.live()) {
             while !stop.load(Ordering::Relaxed) {
@@ -807,6 +852,7 @@ fn follow_logs(
     logs: &LogsSection,
     state_dir: &Path,
     identity: &Identity,
+    sigma: &crate::detect::sigma::SigmaRuleSet,
     tx: &mpsc::Sender<Event>,
     stop: &AtomicBool,
 ) {
@@ -834,8 +880,11 @@ fn follow_logs(
                 l.text,
                 l.truncated,
             ));
-            if tx.blocking_send(ev).is_err() {
-                return;
+            let alerts = sigma.alerts(&ev);
+            for e in std::iter::once(ev).chain(alerts) {
+                if tx.blocking_send(e).is_err() {
+                    return;
+                }
             }
         }
         if let Err(e) = tailer.save() {
@@ -880,6 +929,7 @@ fn capture_sources(
     cfg: &SensorConfig,
     pipeline: &mut Pipeline,
     pool: Option<&ScanPool>,
+    sigma: &crate::detect::sigma::SigmaRuleSet,
     tx: &mpsc::Sender<Event>,
     stop: &AtomicBool,
     counters: &SensorCounters,
@@ -902,8 +952,11 @@ fn capture_sources(
                 line.text,
                 false,
             ));
-            if !send_wait(ev) {
-                return Ok(());
+            let alerts = sigma.alerts(&ev);
+            for e in std::iter::once(ev).chain(alerts) {
+                if !send_wait(e) {
+                    return Ok(());
+                }
             }
         }
     }

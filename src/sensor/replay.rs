@@ -264,32 +264,6 @@ pub fn parse_size(v: &str) -> Option<u64> {
 /// # Errors
 /// [`ReplayError`] for bad rules (with `--init-errors-fatal`), unreadable
 /// captures or an unwritable output directory.
-/// The EVE `sigma` object of a rule that matched: title, id, level, tags
-/// (ATT&CK) and author (which the DRL licence asks to keep).
-pub fn sigma_match(r: &crate::detect::sigma::SigmaRule) -> crate::event::SigmaMatch {
-    let mut extra = crate::event::Extra::default();
-    for (k, v) in [
-        ("author", &r.author),
-        ("status", &r.status),
-        ("description", &r.description),
-    ] {
-        if let Some(v) = v {
-            extra.insert(k.into(), serde_json::json!(v));
-        }
-    }
-    if !r.references.is_empty() {
-        extra.insert("references".into(), serde_json::json!(r.references));
-    }
-    extra.insert("rule_file".into(), serde_json::json!(r.file));
-    crate::event::SigmaMatch {
-        rule_id: r.id.clone().unwrap_or_default(),
-        title: r.title.clone(),
-        level: r.level.clone(),
-        tags: r.tags.clone(),
-        extra,
-    }
-}
-
 /// The parser names, for counting.
 const PARSERS: &[&str] = &[
     "access",
@@ -460,16 +434,11 @@ pub fn run(opts: &ReplayOptions) -> Result<PipelineStats, ReplayError> {
             if let Some(k) = kind {
                 rec.extra.insert("kind".into(), serde_json::json!(k));
             }
-            let empty = serde_json::Map::new();
-            for r in sigma.matching(parser, rec.fields.as_ref().unwrap_or(&empty), &rec.line) {
-                sigma_matches += 1;
-                let mut m = pipeline.event("sigma", ts);
-                m.sigma = Some(sigma_match(r));
-                m.log = Some(rec.clone());
-                events.push(m);
-            }
             ev.log = Some(rec);
+            let alerts = sigma.alerts(&ev);
+            sigma_matches += alerts.len() as u64;
             events.push(ev);
+            events.extend(alerts);
             write(&mut out, &mut events);
         })
         .map_err(|source| ReplayError::Io {

@@ -74,6 +74,70 @@ fn applies(rule: &LogSource, event: &[LogSource]) -> bool {
     })
 }
 
+/// The `alert` of a Sigma match on a log event (gid 4: canhgac's Sigma),
+/// built on the log event (so it carries the line, its fields and the
+/// sensor): the rule's title as signature, its level as severity, its tags
+/// (ATT&CK), id, author and references in `metadata`, and the `sigma`
+/// object. Central opens incidents from it as from any alert.
+pub fn alert_event(log_event: &crate::event::Event, r: &SigmaRule) -> crate::event::Event {
+    use serde_json::json;
+    let mut ev = log_event.derive("alert");
+    let severity = match r.level.as_deref() {
+        Some("critical" | "high") => 1,
+        Some("medium") => 2,
+        _ => 3,
+    };
+    let mut md = Map::new();
+    let mut put = |k: &str, v: Vec<String>| {
+        if !v.is_empty() {
+            md.insert(k.to_string(), json!(v));
+        }
+    };
+    put("sigma_id", r.id.iter().cloned().collect());
+    put("tags", r.tags.clone());
+    put("author", r.author.iter().cloned().collect());
+    put("reference", r.references.clone());
+    put("level", r.level.iter().cloned().collect());
+    let key = r.id.clone().unwrap_or_else(|| r.title.clone());
+    let mut h: u32 = 0x811c_9dc5;
+    for b in key.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    let ls = &r.logsource;
+    let source = [&ls.product, &ls.category, &ls.service]
+        .iter()
+        .filter_map(|x| x.as_deref())
+        .collect::<Vec<_>>()
+        .join("/");
+    ev.alert = Some(crate::event::Alert {
+        action: "allowed".into(),
+        gid: 4,
+        signature_id: u64::from(h & 0x7fff_ffff).max(1),
+        rev: 1,
+        signature: format!("SIGMA {}", r.title),
+        category: format!("Sigma rule ({source})"),
+        severity,
+        metadata: Some(md),
+        extra: Default::default(),
+    });
+    let mut extra = crate::event::Extra::default();
+    for (k, v) in [("author", &r.author), ("description", &r.description)] {
+        if let Some(v) = v {
+            extra.insert(k.into(), json!(v));
+        }
+    }
+    extra.insert("rule_file".into(), json!(r.file));
+    ev.sigma = Some(crate::event::SigmaMatch {
+        rule_id: r.id.clone().unwrap_or_default(),
+        title: r.title.clone(),
+        level: r.level.clone(),
+        tags: r.tags.clone(),
+        extra,
+    });
+    ev
+}
+
 /// Loaded Sigma rules.
 #[derive(Debug, Default)]
 pub struct SigmaRuleSet {
@@ -154,6 +218,24 @@ impl SigmaRuleSet {
             }
         }
         (loaded, skipped)
+    }
+
+    /// The alerts of a `log` event (none when it has no record or no rule
+    /// matches).
+    pub fn alerts(&self, log_event: &crate::event::Event) -> Vec<crate::event::Event> {
+        let Some(rec) = &log_event.log else {
+            return Vec::new();
+        };
+        let parser = rec
+            .extra
+            .get("parser")
+            .and_then(Value::as_str)
+            .unwrap_or("raw");
+        let empty = Map::new();
+        self.matching(parser, rec.fields.as_ref().unwrap_or(&empty), &rec.line)
+            .into_iter()
+            .map(|r| alert_event(log_event, r))
+            .collect()
     }
 
     /// The rules that match a log event's fields (and raw line), among those
