@@ -196,3 +196,31 @@ fn rules_check_reports_sigma_problems_where_they_are() {
     assert!(text.contains("yaml.yml:4:"), "{text}");
     assert!(text.contains("1 rule(s) loaded, 2 skipped"), "{text}");
 }
+
+/// Broken rules never panic the loader: every public rule cut at many
+/// points, and with bytes flipped, loads or is reported.
+#[test]
+fn cut_and_damaged_rules_are_reported_not_panicked_on() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/sigma");
+    let mut list = Vec::new();
+    files(&root, &mut list);
+    list.sort();
+    let mut reported = 0;
+    for path in list.iter().step_by(5) {
+        let text = std::fs::read_to_string(path).unwrap();
+        let bytes = text.as_bytes();
+        for cut in (1..bytes.len()).step_by(23) {
+            let mut damaged = bytes[..cut].to_vec();
+            if cut % 3 == 0 {
+                damaged[cut / 2] = b"|:-[{*'\"\t"[cut % 9];
+            }
+            let damaged = String::from_utf8_lossy(&damaged);
+            let mut set = SigmaRuleSet::default();
+            let mut diags = Vec::new();
+            let (_, skipped) = set.add_text("x.yml", &damaged, &mut diags);
+            assert_eq!(skipped > 0, !diags.is_empty());
+            reported += skipped;
+        }
+    }
+    assert!(reported > 100, "{reported}");
+}

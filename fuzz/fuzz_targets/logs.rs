@@ -1,0 +1,32 @@
+//! Log lines, syslog streams and Sigma rule files on arbitrary bytes: the
+//! parsers, the TCP framer and the Sigma loader never panic, and every
+//! problem in a rule is reported.
+#![no_main]
+
+use canhgac::detect::sigma::SigmaRuleSet;
+use canhgac::logs::parse::{event_time, parse};
+use canhgac::logs::syslog::Framer;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    for line in text.lines() {
+        let p = parse(line);
+        let _ = event_time(&p.fields, 1_795_662_004_000_000);
+    }
+    let mut f = Framer::new(256);
+    for chunk in data.chunks(7) {
+        for (m, _) in f.push(chunk) {
+            assert!(m.len() <= 256);
+        }
+    }
+    let mut set = SigmaRuleSet::default();
+    let mut diags = Vec::new();
+    let (_, skipped) = set.add_text("f.yml", &text, &mut diags);
+    assert_eq!(skipped > 0, !diags.is_empty());
+    for r in &set.rules {
+        let p = parse(&text);
+        let ev = canhgac::detect::sigma::EventView::new(&p.fields, &text);
+        let _ = r.matches(&ev);
+    }
+});
