@@ -23,3 +23,6 @@ pub mod flow;
 pub mod logs;
 pub mod sensor;
 pub mod up;
+
+#[cfg(test)]
+mod testutil;

@@ -318,11 +318,14 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
         logs: a.logs,
         sigma: a.sigma,
     };
-    let stats = replay::run(&opts)?;
+    let s = replay::run(&opts)?;
     eprintln!(
-        "replay: {} packets, {} alerts → {}",
-        stats.packets,
-        stats.alerts,
+        "replay: {} packets, {} alerts, {} YARA alerts, {} log lines, {} Sigma alerts → {}",
+        s.packets.packets,
+        s.packets.alerts,
+        s.yara_alerts,
+        s.log_lines,
+        s.sigma_alerts,
         opts.outdir.join("eve.json").display()
     );
     Ok(())

@@ -1755,6 +1755,7 @@ impl BodyDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::Rng;
     use flate2::Compression;
     use flate2::write::{DeflateEncoder, GzEncoder, ZlibEncoder};
     use std::io::Write;
@@ -1797,21 +1798,6 @@ mod tests {
         p.feed_request(req);
         p.feed_response(resp);
         p
-    }
-
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
     }
 
     /// How a stream is cut into feeds.

@@ -800,6 +800,7 @@ fn parse_encoded_word(s: &[u8]) -> Option<(&[u8], Vec<u8>, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::Rng;
 
     /// `text` with every LF turned into CRLF, as mail travels.
     fn crlf(text: &str) -> Vec<u8> {
@@ -1158,22 +1159,6 @@ mod tests {
         let msg = parse_message(&raw, &limits);
         assert_eq!(msg.headers.len(), 4);
         assert_eq!(msg.anomalies, ["too_many_headers"]);
-    }
-
-    /// xorshift64*: deterministic pseudo-random numbers for the fuzz tests.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
     }
 
     #[test]

@@ -653,6 +653,7 @@ mod tests {
 
     use super::super::mime::{MimeLimits, parse_message};
     use super::*;
+    use crate::testutil::Rng;
 
     /// `text` with every LF turned into CRLF.
     fn crlf(text: &str) -> Vec<u8> {
@@ -1044,22 +1045,6 @@ mod tests {
             ..txs[1].clone()
         };
         assert_eq!(email_eve(&msg, &cut)["status"], "TRUNCATED");
-    }
-
-    /// xorshift64*: deterministic pseudo-random numbers for the fuzz tests.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
     }
 
     #[test]

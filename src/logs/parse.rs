@@ -41,13 +41,18 @@ fn put(f: &mut Map<String, Value>, k: &str, v: &str) {
     }
 }
 
-fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> Option<&'static Regex> {
+/// The captures of a constant pattern (compiled once, into `cell`) on
+/// `line`. The patterns are constants: one that failed to compile would be
+/// a bug the tests catch, and its parser would just not match.
+fn caps<'l>(
+    cell: &'static OnceLock<Regex>,
+    pattern: &str,
+    line: &'l str,
+) -> Option<regex::Captures<'l>> {
     if cell.get().is_none() {
-        // the patterns are constants: a failure here is a bug caught by the
-        // tests, and the parser then just does not match
         let _ = cell.set(Regex::new(pattern).ok()?);
     }
-    cell.get()
+    cell.get()?.captures(line)
 }
 
 /// When the line says it happened, in microseconds since the epoch: RFC 3339
@@ -141,13 +146,11 @@ fn whole_line(line: &str) -> Option<Parsed> {
 /// leading virtual host.
 fn access_log(line: &str, f: &mut Map<String, Value>) -> bool {
     static RE: OnceLock<Regex> = OnceLock::new();
-    let Some(re) = re(
+    let Some(c) = caps(
         &RE,
         r#"^(?:(\S+) )?(\S+) (\S+) (\S+) \[([^\]]+)\] "([A-Za-z_-]+) (.*?)(?: (HTTP/[0-9.]+))?" (\d{3}) (\d+|-)(?: "([^"]*)" "([^"]*)")?"#,
+        line,
     ) else {
-        return false;
-    };
-    let Some(c) = re.captures(line) else {
         return false;
     };
     let g = |i: usize| c.get(i).map_or("", |m| m.as_str());
@@ -252,13 +255,11 @@ fn kv_pairs(s: &str) -> Vec<(String, String)> {
 /// `2014/12/30 06:07:37 [error] 123#0: *5 message, client: 1.2.3.4, …`
 fn nginx_error(line: &str, f: &mut Map<String, Value>) -> bool {
     static RE: OnceLock<Regex> = OnceLock::new();
-    let Some(re) = re(
+    let Some(c) = caps(
         &RE,
         r"^(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}) \[(\w+)\] (.*)$",
+        line,
     ) else {
-        return false;
-    };
-    let Some(c) = re.captures(line) else {
         return false;
     };
     let g = |i: usize| c.get(i).map_or("", |m| m.as_str());
@@ -290,13 +291,11 @@ fn nginx_error(line: &str, f: &mut Map<String, Value>) -> bool {
 /// is optional, as in the older format).
 fn apache_error(line: &str, f: &mut Map<String, Value>) -> bool {
     static RE: OnceLock<Regex> = OnceLock::new();
-    let Some(re) = re(
+    let Some(c) = caps(
         &RE,
         r"^(?:\[([^\]]*\d{4})\] )?\[(?:[\w-]*:)?(emerg|alert|crit|error|warn|notice|info|debug|trace\d)\](?: \[pid [^\]]*\])?(?: \[client ([^\]]+)\])? ?(.*)$",
+        line,
     ) else {
-        return false;
-    };
-    let Some(c) = re.captures(line) else {
         return false;
     };
     let g = |i: usize| c.get(i).map_or("", |m| m.as_str());
@@ -316,10 +315,7 @@ fn apache_error(line: &str, f: &mut Map<String, Value>) -> bool {
 /// `%ASA-4-106023: Deny tcp src outside:1.2.3.4/5 dst inside:…`
 fn cisco_asa(line: &str, f: &mut Map<String, Value>) -> bool {
     static RE: OnceLock<Regex> = OnceLock::new();
-    let Some(asa) = re(&RE, r"%(ASA|FTD|PIX)-(\d)-(\d{6}):? (.*)$") else {
-        return false;
-    };
-    let Some(c) = asa.captures(line) else {
+    let Some(c) = caps(&RE, r"%(ASA|FTD|PIX)-(\d)-(\d{6}):? (.*)$", line) else {
         return false;
     };
     let g = |i: usize| c.get(i).map_or("", |m| m.as_str());
@@ -329,11 +325,11 @@ fn cisco_asa(line: &str, f: &mut Map<String, Value>) -> bool {
     let msg = g(4);
     put(f, "message", msg);
     static ADDR: OnceLock<Regex> = OnceLock::new();
-    if let Some(a) = re(
+    if let Some(c) = caps(
         &ADDR,
         r"(?i)(?:src|from) (?:\w+:)?(\d+\.\d+\.\d+\.\d+)(?:/(\d+))? (?:dst|to) (?:\w+:)?(\d+\.\d+\.\d+\.\d+)(?:/(\d+))?",
-    ) && let Some(c) = a.captures(msg)
-    {
+        msg,
+    ) {
         let g = |i: usize| c.get(i).map_or("", |m| m.as_str());
         put(f, "src_ip", g(1));
         put(f, "src_port", g(2));

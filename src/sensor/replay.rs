@@ -284,6 +284,18 @@ const PARSERS: &[&str] = &[
     "raw",
 ];
 
+/// What a replay did, for its summary line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReplaySummary {
+    /// The packet path's counters (`alerts` counts signature alerts).
+    pub packets: PipelineStats,
+    /// YARA alerts on files carried in the traffic.
+    pub yara_alerts: u64,
+    pub log_lines: u64,
+    /// Sigma alerts on the log lines.
+    pub sigma_alerts: u64,
+}
+
 /// Largest file pulled out of traffic for scanning, by default.
 pub const DEFAULT_MAX_FILE: usize = 16 << 20;
 
@@ -309,7 +321,7 @@ pub fn load_yara(args: &[PathBuf]) -> Result<YaraRules, crate::detect::yara::Yar
     Ok(rules)
 }
 
-pub fn run(opts: &ReplayOptions) -> Result<PipelineStats, ReplayError> {
+pub fn run(opts: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
     let (vars, classes) = settings(&opts.sets)?;
     let (mut pcfg, warnings) = pipeline_settings(&opts.sets, &vars)?;
     for w in warnings {
@@ -480,5 +492,10 @@ pub fn run(opts: &ReplayOptions) -> Result<PipelineStats, ReplayError> {
     serde_json::to_writer(&mut out, &stats).map_err(|e| io(e.into()))?;
     out.write_all(b"\n").map_err(io)?;
     out.flush().map_err(io)?;
-    Ok(pipeline.stats)
+    Ok(ReplaySummary {
+        packets: pipeline.stats,
+        yara_alerts: counters.alerts.load(std::sync::atomic::Ordering::Relaxed),
+        log_lines: log_stats.lines,
+        sigma_alerts: sigma_matches,
+    })
 }

@@ -98,12 +98,7 @@ pub fn alert_event(log_event: &crate::event::Event, r: &SigmaRule) -> crate::eve
     put("author", r.author.iter().cloned().collect());
     put("reference", r.references.clone());
     put("level", r.level.iter().cloned().collect());
-    let key = r.id.clone().unwrap_or_else(|| r.title.clone());
-    let mut h: u32 = 0x811c_9dc5;
-    for b in key.bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
+    let key = r.id.as_deref().unwrap_or(&r.title);
     let ls = &r.logsource;
     let source = [&ls.product, &ls.category, &ls.service]
         .iter()
@@ -113,7 +108,7 @@ pub fn alert_event(log_event: &crate::event::Event, r: &SigmaRule) -> crate::eve
     ev.alert = Some(crate::event::Alert {
         action: "allowed".into(),
         gid: 4,
-        signature_id: u64::from(h & 0x7fff_ffff).max(1),
+        signature_id: super::stable_sid(key.as_bytes()),
         rev: 1,
         signature: format!("SIGMA {}", r.title),
         category: format!("Sigma rule ({source})"),
@@ -223,7 +218,7 @@ impl SigmaRuleSet {
     /// The alerts of a `log` event (none when it has no record or no rule
     /// matches).
     pub fn alerts(&self, log_event: &crate::event::Event) -> Vec<crate::event::Event> {
-        let Some(rec) = &log_event.log else {
+        let Some(rec) = log_event.log.as_ref().filter(|_| !self.rules.is_empty()) else {
             return Vec::new();
         };
         let parser = rec

@@ -325,20 +325,10 @@ fn base64_runs(data: &[u8], name: &str, out: &mut Vec<Derived>) {
         if count < 64 {
             continue;
         }
-        let mut v = Vec::with_capacity(count * 3 / 4);
-        let (mut acc, mut bits) = (0u32, 0u32);
-        for &c in &data[start..end] {
-            let x = B64[usize::from(c)];
-            if x >= LINE {
-                continue;
-            }
-            acc = (acc << 6) | u32::from(x);
-            bits += 6;
-            if bits >= 8 {
-                bits -= 8;
-                v.push((acc >> bits) as u8);
-            }
-        }
+        // the run holds only alphabet and line breaks: the MIME decoder's
+        // lenient pass decodes it as it is
+        let mut v = Vec::new();
+        crate::applayer::mime::decode_base64_lenient(&data[start..end], &mut v, usize::MAX);
         n += 1;
         out.push(Derived {
             name: format!("{name}!base64#{n}"),
@@ -356,21 +346,7 @@ mod tests {
     const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
 
     fn b64(data: &[u8]) -> Vec<u8> {
-        const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = Vec::new();
-        for c in data.chunks(3) {
-            let n = (u32::from(c[0]) << 16)
-                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-                | u32::from(*c.get(2).unwrap_or(&0));
-            for k in 0..4 {
-                if k <= c.len() {
-                    out.push(T[((n >> (18 - 6 * k)) & 63) as usize]);
-                } else {
-                    out.push(b'=');
-                }
-            }
-        }
-        out
+        crate::detect::sigma::matcher::base64_of(data).into_bytes()
     }
 
     fn stored_zip(member: &str, body: &[u8]) -> Vec<u8> {

@@ -542,12 +542,7 @@ pub fn alert_metadata(m: &YaraMatch) -> Map<String, Value> {
 /// A stable signature id for a YARA rule (EVE alerts need one): FNV-1a of
 /// `namespace:rule`, in 1..2^31.
 pub fn signature_id(m: &YaraMatch) -> u64 {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in m.namespace.bytes().chain([b':']).chain(m.rule.bytes()) {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    u64::from(h & 0x7fff_ffff).max(1)
+    super::stable_sid(format!("{}:{}", m.namespace, m.rule).as_bytes())
 }
 
 #[cfg(test)]
