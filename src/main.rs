@@ -122,6 +122,9 @@ struct ReplayArgs {
     /// several. Each match is a `sigma` event.
     #[arg(long = "sigma", value_name = "YML")]
     sigma: Vec<PathBuf>,
+    /// Logsource and field mapping (TOML) for the Sigma rules.
+    #[arg(long = "sigma-mapping", value_name = "TOML")]
+    sigma_mapping: Option<PathBuf>,
     /// Rule file; repeat for several.
     #[arg(short = 'S', value_name = "RULES")]
     rules: Vec<PathBuf>,
@@ -317,15 +320,18 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
         yara: a.yara,
         logs: a.logs,
         sigma: a.sigma,
+        sigma_mapping: a.sigma_mapping,
     };
     let s = replay::run(&opts)?;
     eprintln!(
-        "replay: {} packets, {} alerts, {} YARA alerts, {} log lines, {} Sigma alerts → {}",
+        "replay: {} packets, {} alerts, {} YARA alerts, {} log lines, {} Sigma alerts ({} more matches for correlation), {} correlation alerts → {}",
         s.packets.packets,
         s.packets.alerts,
         s.yara_alerts,
         s.log_lines,
         s.sigma_alerts,
+        s.sigma_quiet,
+        s.correlation_alerts,
         opts.outdir.join("eve.json").display()
     );
     Ok(())
@@ -501,9 +507,10 @@ fn check_sigma(paths: &[&Path]) -> Result<()> {
     }
     let skipped: usize = report.files.iter().map(|f| f.2).sum();
     println!(
-        "sigma: {} file(s), {} rule(s) loaded, {skipped} skipped, {} correlation/filter document(s) not checked yet",
+        "sigma: {} file(s), {} rule(s) and {} correlation(s) loaded, {skipped} skipped, {} filter document(s) not used",
         report.files.len(),
         set.rules.len(),
+        set.correlations.len(),
         set.other.len()
     );
     if set.rules.is_empty() && skipped > 0 {

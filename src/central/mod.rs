@@ -43,6 +43,8 @@ pub struct CentralConfig {
     #[serde(default)]
     pub incidents: IncidentConfig,
     #[serde(default)]
+    pub correlation: correlate::CorrelationConfig,
+    #[serde(default)]
     pub console: ConsoleSection,
 }
 
@@ -179,6 +181,22 @@ impl CentralConfig {
                 "must be at least 1",
             ));
         }
+        for p in &self.correlation.rules {
+            if !p.exists() {
+                return Err(config::invalid(
+                    path,
+                    "correlation.rules",
+                    format!("{} does not exist", p.display()),
+                ));
+            }
+        }
+        if self.correlation.max_groups == 0 {
+            return Err(config::invalid(
+                path,
+                "correlation.max_groups",
+                "must be at least 1",
+            ));
+        }
         if self.incidents.window_secs == 0 {
             return Err(config::invalid(
                 path,
@@ -225,6 +243,8 @@ pub struct AppState {
     pub config: CentralConfig,
     pub metrics: Metrics,
     pub i18n: console::I18n,
+    /// Sigma correlation, when `[correlation] rules` has correlations.
+    pub correlation: Option<correlate::Correlation>,
 }
 
 /// Shared state handle.
@@ -233,11 +253,13 @@ pub type SharedState = Arc<AppState>;
 impl AppState {
     /// State for `config` over `store`.
     pub fn new(store: Store, config: CentralConfig) -> SharedState {
+        let correlation = correlate::Correlation::load(&config.correlation);
         Arc::new(AppState {
             store,
             config,
             metrics: Metrics::default(),
             i18n: console::I18n::load(),
+            correlation,
         })
     }
 }
@@ -259,6 +281,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    correlate::start(state.clone()).await;
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await

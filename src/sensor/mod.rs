@@ -342,6 +342,10 @@ pub struct LogsSection {
     /// an alert (gid 4).
     #[serde(default)]
     pub sigma: Vec<PathBuf>,
+    /// A logsource and field mapping file for rules written for other
+    /// logs (see `docs/sigma.md`).
+    #[serde(default)]
+    pub sigma_mapping: Option<PathBuf>,
 }
 
 impl Default for LogsSection {
@@ -353,6 +357,7 @@ impl Default for LogsSection {
             syslog_tcp: None,
             max_line: default_max_line(),
             sigma: Vec::new(),
+            sigma_mapping: None,
         }
     }
 }
@@ -656,9 +661,14 @@ pub async fn run(
 /// Rules were named and none could be loaded.
 fn load_sigma(logs: &LogsSection) -> Result<crate::detect::sigma::SigmaRuleSet, SensorError> {
     let paths: Vec<&Path> = logs.sigma.iter().map(PathBuf::as_path).collect();
-    let (set, report) = crate::detect::sigma::SigmaRuleSet::load(&paths);
+    let (mut set, report) = crate::detect::sigma::SigmaRuleSet::load(&paths);
     for d in &report.diagnostics {
         tracing::warn!(%d, "Sigma rule skipped");
+    }
+    if let Some(m) = &logs.sigma_mapping {
+        let mapping = crate::detect::sigma::mapping::Mapping::load(m)
+            .map_err(|e| SensorError::Config(format!("logs.sigma_mapping: {e}")))?;
+        set.apply_mapping(mapping);
     }
     if !paths.is_empty() && set.rules.is_empty() {
         return Err(SensorError::Config(

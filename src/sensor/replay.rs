@@ -34,6 +34,8 @@ pub struct ReplayOptions {
     pub logs: Vec<String>,
     /// Sigma rule files or directories run over the log input.
     pub sigma: Vec<PathBuf>,
+    /// A logsource and field mapping for the Sigma rules.
+    pub sigma_mapping: Option<PathBuf>,
 }
 
 /// Kinds a `--log` input may name (the part before `:`).
@@ -88,6 +90,8 @@ pub enum ReplayError {
     Set(String, String),
     #[error("{0}")]
     Threshold(String),
+    #[error("--sigma-mapping {0}")]
+    Mapping(String),
 }
 
 /// Renders diagnostics one per line, then a count.
@@ -292,8 +296,12 @@ pub struct ReplaySummary {
     /// YARA alerts on files carried in the traffic.
     pub yara_alerts: u64,
     pub log_lines: u64,
-    /// Sigma alerts on the log lines.
+    /// Sigma alerts on the log lines (matches of rules that stand alone).
     pub sigma_alerts: u64,
+    /// Sigma matches of rules that only feed correlations.
+    pub sigma_quiet: u64,
+    /// Results of Sigma correlation rules over the log input.
+    pub correlation_alerts: u64,
 }
 
 /// Largest file pulled out of traffic for scanning, by default.
@@ -405,11 +413,19 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
     // Sigma rules for the logs: a rule with a problem is skipped and
     // reported at file:line:column
     let sigma_paths: Vec<&Path> = opts.sigma.iter().map(PathBuf::as_path).collect();
-    let (sigma, sigma_report) = crate::detect::sigma::SigmaRuleSet::load(&sigma_paths);
+    let (mut sigma, sigma_report) = crate::detect::sigma::SigmaRuleSet::load(&sigma_paths);
     for d in &sigma_report.diagnostics {
         eprintln!("{d} (rule skipped)");
     }
+    if let Some(m) = &opts.sigma_mapping {
+        let mapping = crate::detect::sigma::mapping::Mapping::load(m)
+            .map_err(|e| ReplayError::Mapping(e.to_string()))?;
+        sigma.apply_mapping(mapping);
+    }
     let mut sigma_matches = 0u64;
+    let mut sigma_quiet = 0u64;
+    let mut correlation_alerts = 0u64;
+    let mut correlator = sigma.correlator(100_000);
     // logs: one `log` event per line, at the time the line says
     let mut log_stats = crate::logs::ReadStats::default();
     let mut parsers: std::collections::BTreeMap<&'static str, u64> = Default::default();
@@ -450,7 +466,15 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
             let alerts = sigma.alerts(&ev);
             sigma_matches += alerts.len() as u64;
             events.push(ev);
-            events.extend(alerts);
+            for a in alerts {
+                if a.alert.is_none() {
+                    sigma_quiet += 1;
+                }
+                let results = correlation_results(&sigma, &mut correlator, &a);
+                correlation_alerts += results.len() as u64;
+                events.push(a);
+                events.extend(results);
+            }
             write(&mut out, &mut events);
         })
         .map_err(|source| ReplayError::Io {
@@ -461,6 +485,14 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
         log_stats.truncated += st.truncated;
         log_stats.invalid_utf8 += st.invalid_utf8;
     }
+    // windows judged at close end with the input
+    for hit in correlator.flush(i64::MAX) {
+        if let Some(c) = sigma.correlations.get(hit.correlation) {
+            events.push(crate::detect::sigma::correlation_event(c, &hit));
+            correlation_alerts += 1;
+        }
+    }
+    write(&mut out, &mut events);
     let stats_ts = if opts.logs.is_empty() {
         pipeline.last_ts()
     } else {
@@ -479,6 +511,9 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
                 "parsers": parsers,
                 "sigma_rules": sigma.rules.len(),
                 "sigma_matches": sigma_matches,
+                "sigma_correlations": sigma.correlations.len(),
+                "correlation_results": correlation_alerts,
+                "correlation_groups_evicted": correlator.stats.groups_evicted,
             }),
         );
     }
@@ -496,6 +531,27 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
         packets: pipeline.stats,
         yara_alerts: counters.alerts.load(std::sync::atomic::Ordering::Relaxed),
         log_lines: log_stats.lines,
-        sigma_alerts: sigma_matches,
+        sigma_alerts: sigma_matches - sigma_quiet,
+        sigma_quiet,
+        correlation_alerts,
     })
+}
+
+/// The correlation results a Sigma match gives, as alert events.
+fn correlation_results(
+    set: &crate::detect::sigma::SigmaRuleSet,
+    correlator: &mut crate::detect::sigma::Correlator,
+    ev: &crate::event::Event,
+) -> Vec<crate::event::Event> {
+    if set.correlations.is_empty() {
+        return Vec::new();
+    }
+    crate::detect::sigma::correlate(set, correlator, ev)
+        .iter()
+        .filter_map(|h| {
+            set.correlations
+                .get(h.correlation)
+                .map(|c| crate::detect::sigma::correlation_event(c, h))
+        })
+        .collect()
 }

@@ -150,9 +150,9 @@ async fn ingest(
             )));
         }
     };
-    let outcome = match state
+    let (outcome, fresh) = match state
         .store
-        .ingest(&sensor, &mut events, state.config.incidents.window_micros())
+        .ingest_new(&sensor, &mut events, state.config.incidents.window_micros())
         .await
     {
         Ok(o) => o,
@@ -169,6 +169,15 @@ async fn ingest(
         .fetch_add(outcome.incidents_opened, Relaxed);
     m.batches_accepted.fetch_add(1, Relaxed);
     m.observe_ingest(started.elapsed().as_secs_f64());
+    if state.correlation.is_some() {
+        let new: Vec<Event> = fresh
+            .into_iter()
+            .filter_map(|i| events.get(i))
+            .filter(|e| e.sigma.is_some())
+            .cloned()
+            .collect();
+        super::correlate::after_ingest(&state, &new).await;
+    }
     Ok(Json(outcome).into_response())
 }
 
@@ -381,7 +390,59 @@ async fn healthz(State(state): State<SharedState>) -> Response {
 async fn metrics(State(state): State<SharedState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        state.metrics.render() + &correlation_metrics(&state),
     )
         .into_response()
+}
+
+/// The correlation engine's counters in the Prometheus text format.
+fn correlation_metrics(state: &SharedState) -> String {
+    use std::fmt::Write;
+    let Some(c) = state.correlation.as_ref() else {
+        return String::new();
+    };
+    let (st, groups) = c.stats();
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    let mut s = String::new();
+    for (name, kind, help, v) in [
+        (
+            "canhgac_correlation_inputs_total",
+            "counter",
+            "Sigma matches fed to correlation.",
+            st.inputs,
+        ),
+        (
+            "canhgac_correlation_results_total",
+            "counter",
+            "Correlation results stored.",
+            load(&c.counters.results),
+        ),
+        (
+            "canhgac_correlation_groups_evicted_total",
+            "counter",
+            "Correlation groups dropped to stay within correlation.max_groups.",
+            st.groups_evicted,
+        ),
+        (
+            "canhgac_correlation_late_total",
+            "counter",
+            "Matches older than their group's window.",
+            st.late,
+        ),
+        (
+            "canhgac_correlation_store_errors_total",
+            "counter",
+            "Correlation results that could not be stored.",
+            load(&c.counters.store_errors),
+        ),
+        (
+            "canhgac_correlation_groups",
+            "gauge",
+            "Correlation groups held.",
+            groups as u64,
+        ),
+    ] {
+        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+    }
+    s
 }

@@ -202,6 +202,10 @@ pub struct IngestOutcome {
     pub incidents_opened: u64,
 }
 
+/// The pseudo-sensor central's own events (correlation results) come from;
+/// `@` keeps it apart from the names an administrator can give.
+pub const CENTRAL_SENSOR: &str = "@central";
+
 fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
@@ -590,11 +594,29 @@ impl Store {
         events: &mut [Event],
         incident_window_micros: i64,
     ) -> Result<IngestOutcome, StoreError> {
+        Ok(self
+            .ingest_new(sensor, events, incident_window_micros)
+            .await?
+            .0)
+    }
+
+    /// [`Self::ingest`], also returning the indexes of the events stored
+    /// for the first time (what correlation must see, once).
+    ///
+    /// # Errors
+    /// The database error; then nothing of the batch is stored.
+    pub async fn ingest_new(
+        &self,
+        sensor: &Sensor,
+        events: &mut [Event],
+        incident_window_micros: i64,
+    ) -> Result<(IngestOutcome, Vec<usize>), StoreError> {
         let now = now_micros();
         let mut out = IngestOutcome::default();
+        let mut fresh = Vec::new();
         dispatch!(self, p => {
             let mut tx = p.begin().await?;
-            for ev in events.iter_mut() {
+            for (index, ev) in events.iter_mut().enumerate() {
                 ev.sensor_id = Some(sensor.name.clone());
                 ev.unit = Some(sensor.unit_name.clone());
                 let Some(event_id) = ev.event_id else { continue };
@@ -612,6 +634,7 @@ impl Store {
                     continue;
                 }
                 out.accepted += 1;
+                fresh.push(index);
                 let Some(alert) = ev.alert.as_ref() else { continue };
                 let gid = i64::from(alert.gid);
                 let sid = i64::try_from(alert.signature_id).unwrap_or(i64::MAX);
@@ -663,7 +686,68 @@ impl Store {
                 .bind(now).bind(sensor.id).execute(&mut *tx).await?;
             tx.commit().await?;
         });
-        Ok(out)
+        Ok((out, fresh))
+    }
+
+    /// Stores events central made itself (correlation results) in `unit`,
+    /// from the pseudo-sensor `@central` (created on first use; it has no
+    /// credential, so nothing can sign in as it).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown unit; the database error.
+    pub async fn ingest_central(
+        &self,
+        unit: &str,
+        events: &mut [Event],
+        incident_window_micros: i64,
+    ) -> Result<IngestOutcome, StoreError> {
+        let u = self
+            .unit(unit)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no unit `{unit}`")))?;
+        let central = match self.sensor(CENTRAL_SENSOR).await? {
+            Some(s) => s,
+            None => {
+                let now = now_micros();
+                dispatch!(self, p => {
+                    sqlx::query("INSERT INTO sensors (name, unit_id, created_at) VALUES ($1, $2, $3) \
+                                 ON CONFLICT (name) DO NOTHING")
+                        .bind(CENTRAL_SENSOR).bind(u.id).bind(now).execute(p).await?;
+                });
+                self.sensor(CENTRAL_SENSOR)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound("no sensor `@central`".into()))?
+            }
+        };
+        let as_unit = Sensor {
+            unit_id: u.id,
+            unit_name: u.name,
+            ..central
+        };
+        self.ingest(&as_unit, events, incident_window_micros).await
+    }
+
+    /// The stored Sigma matches (alerts of gid 4 and quiet `sigma` events)
+    /// of the last `span_micros` before the newest stored event, oldest
+    /// first: what correlation state is rebuilt from.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn recent_sigma_matches(&self, span_micros: i64) -> Result<Vec<Event>, StoreError> {
+        let newest: Option<(Option<i64>,)> = dispatch!(self, p =>
+            sqlx::query_as("SELECT MAX(ts) FROM events WHERE event_type IN ('sigma', 'alert')")
+                .fetch_optional(p).await?);
+        let Some(newest) = newest.and_then(|(t,)| t) else {
+            return Ok(Vec::new());
+        };
+        let rows: Vec<(String,)> = dispatch!(self, p => sqlx::query_as(
+            "SELECT body FROM events WHERE event_type IN ('sigma', 'alert') AND ts >= $1 ORDER BY ts, event_id")
+            .bind(newest.saturating_sub(span_micros)).fetch_all(p).await?);
+        Ok(rows
+            .into_iter()
+            .filter_map(|(body,)| serde_json::from_str::<Event>(&body).ok())
+            .filter(|e| e.sigma.is_some())
+            .collect())
     }
 
     /// Number of stored events (all types).

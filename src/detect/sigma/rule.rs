@@ -44,6 +44,8 @@ pub struct LogSource {
 pub struct SigmaRule {
     pub title: String,
     pub id: Option<String>,
+    /// The `name` correlations may refer to it by.
+    pub name: Option<String>,
     pub level: Option<String>,
     pub status: Option<String>,
     pub author: Option<String>,
@@ -85,7 +87,9 @@ impl SigmaRule {
 /// What loading one document gave.
 pub enum Loaded {
     Rule(Box<SigmaRule>),
-    /// A correlation rule, or a filter: not a detection.
+    /// A correlation rule.
+    Correlation(Box<super::correlation::Correlation>),
+    /// A filter: not a detection.
     Other(&'static str),
 }
 
@@ -126,7 +130,7 @@ fn texts(n: Option<&Node>) -> Vec<String> {
 /// Every problem found, at its position.
 pub fn compile(doc: &Node, file: &str) -> Result<Loaded, Vec<SigmaDiagnostic>> {
     if doc.get("correlation").is_some() {
-        return Ok(Loaded::Other("correlation"));
+        return super::correlation::compile(doc, file).map(|c| Loaded::Correlation(Box::new(c)));
     }
     if doc.get("filter").is_some() && doc.get("detection").is_none() {
         return Ok(Loaded::Other("filter"));
@@ -197,6 +201,7 @@ pub fn compile(doc: &Node, file: &str) -> Result<Loaded, Vec<SigmaDiagnostic>> {
     Ok(Loaded::Rule(Box::new(SigmaRule {
         title,
         id: text(doc.get("id")),
+        name: text(doc.get("name")),
         level: text(doc.get("level")),
         status: text(doc.get("status")),
         author: text(doc.get("author")),
@@ -473,6 +478,7 @@ mod tests {
         match compile(&docs[0], "t.yml") {
             Ok(Loaded::Rule(r)) => *r,
             Ok(Loaded::Other(k)) => panic!("{k}"),
+            Ok(Loaded::Correlation(c)) => panic!("correlation {}", c.title),
             Err(d) => panic!("{d:?}"),
         }
     }
