@@ -138,6 +138,10 @@ struct ReplayArgs {
     /// Alerts of drop/reject rules say `blocked`.
     #[arg(long)]
     simulate_ips: bool,
+    /// Write only alerts (and the final stats event) to eve.json: for
+    /// large log replays and benchmarks.
+    #[arg(long)]
+    alerts_only: bool,
     /// Stop on the first bad rule instead of skipping it with a diagnostic.
     #[arg(long)]
     init_errors_fatal: bool,
@@ -321,6 +325,7 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
         logs: a.logs,
         sigma: a.sigma,
         sigma_mapping: a.sigma_mapping,
+        alerts_only: a.alerts_only,
     };
     let s = replay::run(&opts)?;
     eprintln!(

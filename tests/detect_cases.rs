@@ -797,6 +797,7 @@ fn replay(case: &Case, dump: Option<(&Path, &str)>) -> Result<Outcome, String> {
         logs: Vec::new(),
         sigma: Vec::new(),
         sigma_mapping: None,
+        alerts_only: false,
     };
     run(&opts).map_err(|e| format!("replay failed: {e}"))?;
     let eve = std::fs::read_to_string(outdir.join("eve.json")).map_err(|e| e.to_string())?;

@@ -224,3 +224,83 @@ fn cut_and_damaged_rules_are_reported_not_panicked_on() {
     }
     assert!(reported > 100, "{reported}");
 }
+
+/// The prefilter only skips rules that could not match: over the labelled
+/// Wazuh lines and lines built from every rule's own literals (so that
+/// many rules fire), the public and bundled rules give the same matches
+/// with and without it.
+#[test]
+fn prefilter_changes_no_result() {
+    use canhgac::detect::sigma::matcher::Test;
+    use canhgac::logs::parse::parse;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (mut set, _) = SigmaRuleSet::load(&[
+        root.join("../shared/conformance/sigma").as_path(),
+        root.join("rules/sigma").as_path(),
+    ]);
+    let mut lines: Vec<String> = Vec::new();
+    let wazuh = root.join("../shared/conformance/logs/wazuh-ruleset-tests");
+    for e in std::fs::read_dir(&wazuh).unwrap().flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        for l in text.lines() {
+            if let Some((head, line)) = l.split_once(" = ")
+                && head.starts_with("log ")
+            {
+                lines.push(line.to_string());
+            }
+        }
+    }
+    let mut literals = Vec::new();
+    for r in &set.rules {
+        for sel in &r.selections {
+            for g in sel {
+                for m in g {
+                    for t in &m.tests {
+                        let lit = match t {
+                            Test::Eq(s) | Test::StartsWith(s) | Test::EndsWith(s) => s.clone(),
+                            Test::Contains(f) => String::from_utf8_lossy(f.needle()).into_owned(),
+                            Test::Glob(_, l) => l.clone(),
+                            _ => continue,
+                        };
+                        if !lit.contains(['"', '\n']) {
+                            literals.push((m.field.clone(), lit));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(literals.len() > 1000, "{}", literals.len());
+    for (field, lit) in &literals {
+        let upper = lit.to_uppercase();
+        lines.push(format!(
+            r#"203.0.113.9 - - [26/Nov/2026:10:00:04 +0700] "GET /a{lit}b?q={upper} HTTP/1.1" 200 5 "-" "{lit}""#
+        ));
+        lines.push(format!(
+            "Nov 26 10:00:01 gw sshd[1]: {lit} from 198.51.100.7"
+        ));
+        if let Some(f) = field {
+            lines.push(format!(
+                r#"date=2026-11-26 time=10:00:00 type="traffic" {f}="{lit}""#
+            ));
+        }
+    }
+    let mut fired = 0usize;
+    let run = |set: &SigmaRuleSet| -> Vec<Vec<usize>> {
+        lines
+            .iter()
+            .map(|l| {
+                let p = parse(l);
+                set.matching_indexes(p.parser, &p.fields, l)
+            })
+            .collect()
+    };
+    let with = run(&set);
+    set.no_prefilter = true;
+    let without = run(&set);
+    for (i, (a, b)) in with.iter().zip(&without).enumerate() {
+        assert_eq!(a, b, "line {i}: {}", lines[i]);
+        fired += b.len();
+    }
+    assert!(fired > 500, "the lines fire rules: {fired}");
+}

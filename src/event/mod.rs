@@ -242,9 +242,25 @@ pub const EVE_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f%z";
 
 /// Formats microseconds since the Unix epoch as an EVE timestamp (UTC).
 pub fn format_timestamp(micros: i64) -> String {
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
     let dt = chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros)
         .unwrap_or(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH);
-    dt.format(EVE_TIME_FORMAT).to_string()
+    // written by hand: chrono's `format` parses the pattern on every call,
+    // and every event gets a timestamp
+    let mut s = String::with_capacity(31);
+    let _ = write!(
+        s,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}+0000",
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second(),
+        dt.timestamp_subsec_micros().min(999_999)
+    );
+    s
 }
 
 /// Parses an EVE timestamp (or RFC 3339) to microseconds since the epoch.
@@ -321,6 +337,23 @@ mod tests {
         let s = "2017-01-19T16:56:56.862574+0000";
         let micros = parse_timestamp(s).unwrap();
         assert_eq!(format_timestamp(micros), s);
+    }
+
+    #[test]
+    fn hand_written_timestamps_equal_chrono_format() {
+        let mut x: i64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // 1970 … 2200
+            let micros = x.rem_euclid(7_258_118_400_000_000);
+            let dt = chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros).unwrap();
+            assert_eq!(
+                format_timestamp(micros),
+                dt.format(EVE_TIME_FORMAT).to_string()
+            );
+        }
     }
 
     #[test]

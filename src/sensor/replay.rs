@@ -36,6 +36,8 @@ pub struct ReplayOptions {
     pub sigma: Vec<PathBuf>,
     /// A logsource and field mapping for the Sigma rules.
     pub sigma_mapping: Option<PathBuf>,
+    /// Write only alerts (and the final stats event) to eve.json.
+    pub alerts_only: bool,
 }
 
 /// Kinds a `--log` input may name (the part before `:`).
@@ -389,8 +391,12 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
         }
     };
     let mut write_err: Option<std::io::Error> = None;
+    let alerts_only = opts.alerts_only;
     let mut write = |out: &mut BufWriter<std::fs::File>, events: &mut Vec<crate::event::Event>| {
         for ev in events.drain(..) {
+            if alerts_only && ev.event_type != "alert" {
+                continue;
+            }
             if write_err.is_none()
                 && let Err(e) = serde_json::to_writer(&mut *out, &ev)
                     .map_err(std::io::Error::from)
@@ -511,6 +517,10 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
                 "parsers": parsers,
                 "sigma_rules": sigma.rules.len(),
                 "sigma_matches": sigma_matches,
+                "sigma_prefiltered_rules": parsers.keys().map(|p| {
+                    let (f, n) = sigma.prefiltered(p, None);
+                    (p.to_string(), format!("{f}/{n}"))
+                }).collect::<std::collections::BTreeMap<_, _>>(),
                 "sigma_correlations": sigma.correlations.len(),
                 "correlation_results": correlation_alerts,
                 "correlation_groups_evicted": correlator.stats.groups_evicted,

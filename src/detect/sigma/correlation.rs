@@ -476,6 +476,9 @@ pub struct Input<'a> {
     /// Fields to group and count by (the log fields, plus `unit`,
     /// `sensor`, `src_ip`, `dest_ip`).
     pub fields: &'a Map<String, Value>,
+    /// Values for names `fields` lacks (the event's `unit`, `sensor`,
+    /// `src_ip`, `dest_ip`).
+    pub fallback: &'a [(&'a str, &'a str)],
     pub event_id: Option<String>,
     pub unit: Option<&'a str>,
     pub drill: Option<&'a str>,
@@ -658,6 +661,7 @@ impl Correlator {
                 source: Source::Correlation(c),
                 time: hit.last,
                 fields: &fields,
+                fallback: &[],
                 event_id: id,
                 unit: unit.as_deref(),
                 drill: hit.drill.as_deref(),
@@ -670,7 +674,7 @@ impl Correlator {
     }
 
     /// The value of group-by `name` for an input from position `pos`.
-    fn group_value(&self, c: usize, pos: usize, name: &str, fields: &Map<String, Value>) -> String {
+    fn group_value(&self, c: usize, pos: usize, name: &str, input: &Input<'_>) -> String {
         let corr = &self.correlations[c];
         let field = corr
             .aliases
@@ -681,7 +685,7 @@ impl Correlator {
                 per.iter().find(|(rn, _)| rn == r).map(|(_, f)| f.as_str())
             })
             .unwrap_or(name);
-        value_text(fields.get(field))
+        lookup(input, field)
     }
 
     fn step(&mut self, c: usize, pos: usize, input: &Input<'_>) -> Option<Hit> {
@@ -692,14 +696,14 @@ impl Correlator {
         let group_names = corr.group_by.clone();
         let mut key: Vec<String> = group_names
             .iter()
-            .map(|g| self.group_value(c, pos, g, input.fields))
+            .map(|g| self.group_value(c, pos, g, input))
             .collect();
         key.push(input.drill.unwrap_or_default().to_string());
         let value = (kind == CorrelationType::ValueCount).then(|| {
             let fields = &self.correlations[c].fields;
             fields
                 .iter()
-                .map(|f| value_text(input.fields.get(f)))
+                .map(|f| lookup(input, f))
                 .collect::<Vec<_>>()
                 .join("\u{1f}")
         });
@@ -938,6 +942,19 @@ fn make_hit(c: usize, key: &[String], names: &[String], g: &Group, n: u64) -> Hi
     }
 }
 
+/// The text of field `name` of an input: its fields, else its fallback.
+fn lookup(input: &Input<'_>, name: &str) -> String {
+    match input.fields.get(name) {
+        Some(v) => value_text(Some(v)),
+        None => input
+            .fallback
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_string())
+            .unwrap_or_default(),
+    }
+}
+
 /// A field value as grouping text (`""` when absent or null).
 fn value_text(v: Option<&Value>) -> String {
     match v {
@@ -1007,6 +1024,7 @@ detection:
                 source: Source::Rule(idx),
                 time: t * 1_000_000,
                 fields: &f,
+                fallback: &[],
                 event_id: Some(format!("e{i}")),
                 unit: unit.as_deref(),
                 drill: drill.as_deref(),
@@ -1284,6 +1302,7 @@ correlation:
                 source: Source::Rule(idx),
                 time: 1_000_000,
                 fields: &f,
+                fallback: &[],
                 event_id: None,
                 unit: None,
                 drill: None,

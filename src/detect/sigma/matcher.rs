@@ -41,7 +41,7 @@ impl<'a> EventView<'a> {
     }
 
     /// The raw line, lower-cased once.
-    fn raw_lower(&self) -> &str {
+    pub(crate) fn raw_lower(&self) -> &str {
         self.raw_lower.get_or_init(|| self.raw.to_lowercase())
     }
 
@@ -80,7 +80,7 @@ impl<'a> EventView<'a> {
         })
     }
 
-    fn lowered(&self, name: &str) -> Option<std::rc::Rc<Vec<String>>> {
+    pub(crate) fn lowered(&self, name: &str) -> Option<std::rc::Rc<Vec<String>>> {
         if let Some(v) = self.lower.borrow().get(name) {
             return Some(std::rc::Rc::clone(v));
         }
@@ -100,9 +100,10 @@ impl<'a> EventView<'a> {
 /// How one value compares.
 #[derive(Debug, Clone)]
 pub enum Test {
-    /// Equal, or a wildcard pattern (`Glob` when it has `*`/`?`).
+    /// Equal, or a wildcard pattern (`Glob` when it has `*`/`?`, with
+    /// its longest literal run, which the prefilter can look for).
     Eq(String),
-    Glob(Regex),
+    Glob(Regex, String),
     /// A substring, with its searcher built once.
     Contains(Box<memchr::memmem::Finder<'static>>),
     StartsWith(String),
@@ -201,7 +202,7 @@ impl Test {
         let num = || v.trim().parse::<f64>().ok();
         match self {
             Test::Eq(p) => v == p,
-            Test::Glob(r) | Test::Re(r) => r.is_match(v),
+            Test::Glob(r, _) | Test::Re(r) => r.is_match(v),
             Test::Contains(f) => f.find(v.as_bytes()).is_some(),
             Test::StartsWith(p) => v.starts_with(p.as_str()),
             Test::EndsWith(p) => v.ends_with(p.as_str()),
@@ -314,6 +315,36 @@ pub fn glob_regex(value: &str, cased: bool) -> Option<Regex> {
     }
     re.push('$');
     Regex::new(&re).ok()
+}
+
+/// The longest run of a wildcard value without wildcards, unescaped.
+pub fn glob_literal(value: &str) -> String {
+    let mut best = String::new();
+    let mut cur = String::new();
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.peek() {
+                Some(&n @ ('*' | '?' | '\\')) => {
+                    cur.push(n);
+                    chars.next();
+                }
+                _ => cur.push('\\'),
+            },
+            '*' | '?' => {
+                if cur.len() > best.len() {
+                    best = std::mem::take(&mut cur);
+                } else {
+                    cur.clear();
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if cur.len() > best.len() {
+        best = cur;
+    }
+    best
 }
 
 /// Whether a value has unescaped wildcards.
@@ -458,7 +489,10 @@ mod tests {
         assert!(
             fm(
                 Some("cs-uri-query"),
-                vec![Test::Glob(glob_regex("id=? union*", false).unwrap())]
+                vec![Test::Glob(
+                    glob_regex("id=? union*", false).unwrap(),
+                    " union".into()
+                )]
             )
             .matches(&ev)
         );

@@ -14,10 +14,13 @@ pub mod condition;
 pub mod correlation;
 pub mod mapping;
 pub mod matcher;
+pub mod prefilter;
 pub mod rule;
 pub mod yaml;
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
@@ -196,6 +199,16 @@ pub fn match_event(log_event: &Event, r: &SigmaRule, quiet: bool) -> Event {
     ev
 }
 
+/// The most (parser, program) classes kept.
+const MAX_CLASSES: usize = 1024;
+
+/// The rules that apply to one kind of log event, and their prefilter.
+#[derive(Debug)]
+struct RuleClass {
+    rules: Vec<usize>,
+    prefilter: prefilter::Prefilter,
+}
+
 /// Loaded Sigma rules.
 #[derive(Debug, Default)]
 pub struct SigmaRuleSet {
@@ -216,6 +229,15 @@ pub struct SigmaRuleSet {
     pending: Vec<Correlation>,
     /// The configured logsource and field mapping.
     pub mapping: mapping::Mapping,
+    /// Per (parser, program): the rules whose logsource applies, and their
+    /// prefilter, which skips rules that cannot match a line. Built on
+    /// first use; emptied by [`Self::finish`] and [`Self::apply_mapping`].
+    classes: std::sync::RwLock<HashMap<(String, String), Arc<RuleClass>>>,
+    /// `id:ID` and `name:NAME` → rule index (built by [`Self::finish`]).
+    rule_index: HashMap<String, usize>,
+    /// Whether [`Self::matching_indexes`] uses the prefilter (on by
+    /// default; off only to check that it changes nothing).
+    pub no_prefilter: bool,
 }
 
 /// What loading rule files gave: per file, rules loaded and skipped.
@@ -449,6 +471,19 @@ impl SigmaRuleSet {
         }
         self.quiet = referenced_r.iter().map(|(r, g)| *r && !g).collect();
         self.correlation_quiet = referenced_c.iter().map(|(r, g)| *r && !g).collect();
+        self.reset_classes();
+        self.rule_index.clear();
+        for (i, r) in self.rules.iter().enumerate() {
+            for k in [
+                r.id.as_ref().map(|x| format!("id:{x}")),
+                r.name.as_ref().map(|x| format!("name:{x}")),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                self.rule_index.entry(k).or_insert(i);
+            }
+        }
         dropped
     }
 
@@ -474,6 +509,68 @@ impl SigmaRuleSet {
             }
         }
         self.mapping = m;
+        self.reset_classes();
+    }
+
+    fn reset_classes(&mut self) {
+        if let Ok(c) = self.classes.get_mut() {
+            c.clear();
+        }
+    }
+
+    /// The rules that apply to `parser`/`program` and their prefilter.
+    fn class(&self, parser: &str, program: Option<&str>) -> Arc<RuleClass> {
+        let key = (parser.to_string(), program.unwrap_or_default().to_string());
+        if let Ok(c) = self.classes.read()
+            && let Some(class) = c.get(&key)
+        {
+            return Arc::clone(class);
+        }
+        let mut sources = logsources_of(parser, program);
+        sources.extend(self.mapping.sources_of(parser));
+        let rules: Vec<usize> = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| applies(&r.logsource, &sources))
+            .map(|(i, _)| i)
+            .collect();
+        let prefilter = prefilter::Prefilter::new(&self.rules, &rules);
+        let class = Arc::new(RuleClass { rules, prefilter });
+        // programs are many on a busy syslog: the cache is bounded
+        if let Ok(mut c) = self.classes.write()
+            && c.len() < MAX_CLASSES
+        {
+            c.insert(key, Arc::clone(&class));
+        }
+        class
+    }
+
+    /// Per rule of `parser`'s class: whether the prefilter lets it through
+    /// for this event (for measurements).
+    pub fn candidate_titles(
+        &self,
+        parser: &str,
+        fields: &Map<String, Value>,
+        raw: &str,
+    ) -> Vec<String> {
+        let program = fields.get("program").and_then(Value::as_str);
+        let class = self.class(parser, program);
+        let ev = EventView::new(fields, raw);
+        let cand = class.prefilter.candidates(&ev);
+        class
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(pos, _)| cand.get(*pos).copied().unwrap_or(true))
+            .map(|(_, i)| self.rules[*i].title.clone())
+            .collect()
+    }
+
+    /// How many of the rules that apply to `parser` the prefilter can skip.
+    pub fn prefiltered(&self, parser: &str, program: Option<&str>) -> (usize, usize) {
+        let c = self.class(parser, program);
+        (c.prefilter.filtered, c.rules.len())
     }
 
     /// A correlation engine for this set's correlations.
@@ -489,16 +586,11 @@ impl SigmaRuleSet {
     /// The rule a `sigma` object names: by id, then `name`, then title.
     pub fn rule_of(&self, m: &crate::event::SigmaMatch) -> Option<usize> {
         let name = m.extra.get("name").and_then(Value::as_str);
+        let by = |k: String| self.rule_index.get(&k).copied();
         (!m.rule_id.is_empty())
-            .then(|| {
-                self.rules
-                    .iter()
-                    .position(|r| r.id.as_deref() == Some(&m.rule_id))
-            })
+            .then(|| by(format!("id:{}", m.rule_id)))
             .flatten()
-            .or_else(|| {
-                name.and_then(|n| self.rules.iter().position(|r| r.name.as_deref() == Some(n)))
-            })
+            .or_else(|| name.and_then(|n| by(format!("name:{n}"))))
             .or_else(|| {
                 self.rules
                     .iter()
@@ -552,14 +644,22 @@ impl SigmaRuleSet {
         raw: &str,
     ) -> Vec<usize> {
         let program = fields.get("program").and_then(Value::as_str);
-        let mut sources = logsources_of(parser, program);
-        sources.extend(self.mapping.sources_of(parser));
+        let class = self.class(parser, program);
         let ev = EventView::new(fields, raw);
-        self.rules
+        let cand = if self.no_prefilter {
+            Vec::new()
+        } else {
+            class.prefilter.candidates(&ev)
+        };
+        class
+            .rules
             .iter()
             .enumerate()
-            .filter(|(_, r)| applies(&r.logsource, &sources) && r.matches(&ev))
-            .map(|(i, _)| i)
+            .filter(|(pos, i)| {
+                cand.get(*pos).copied().unwrap_or(true)
+                    && self.rules.get(**i).is_some_and(|r| r.matches(&ev))
+            })
+            .map(|(_, i)| *i)
             .collect()
     }
 }
@@ -590,53 +690,47 @@ fn reaches(resolved: &[Option<Vec<correlation::Source>>], from: usize, target: u
     false
 }
 
-/// The correlator's view of a stored or replayed event: which rule or
-/// correlation it is a match of, and the fields to group by (the log
-/// fields, with `unit`, `sensor`, `src_ip` and `dest_ip` added). `None`
-/// for events that are not Sigma matches, and for correlation results
-/// (those are found again from their inputs).
-pub fn correlation_input(
-    set: &SigmaRuleSet,
-    ev: &Event,
-) -> Option<(correlation::Source, Map<String, Value>)> {
-    let m = ev.sigma.as_ref()?;
+/// Feeds one event to a correlator when it is a Sigma match (not a
+/// correlation result: those are found again from their inputs). The
+/// fields grouped and counted by are the log fields, then the event's
+/// `unit`, `sensor`, `src_ip` and `dest_ip`.
+pub fn correlate(set: &SigmaRuleSet, c: &mut Correlator, ev: &Event) -> Vec<Hit> {
+    let Some(m) = ev.sigma.as_ref() else {
+        return Vec::new();
+    };
     if m.extra.contains_key("correlation") {
-        return None;
+        return Vec::new();
     }
-    let i = set.rule_of(m)?;
-    let mut fields = ev
+    let Some(i) = set.rule_of(m) else {
+        return Vec::new();
+    };
+    let source = correlation::Source::Rule(i);
+    if !c.takes(source) {
+        return Vec::new();
+    }
+    let empty = Map::new();
+    let fields = ev
         .log
         .as_ref()
-        .and_then(|l| l.fields.clone())
-        .unwrap_or_default();
+        .and_then(|l| l.fields.as_ref())
+        .unwrap_or(&empty);
+    let mut fallback: Vec<(&str, &str)> = Vec::with_capacity(4);
     for (k, v) in [
         ("unit", &ev.unit),
         ("sensor", &ev.sensor_id),
         ("src_ip", &ev.src_ip),
         ("dest_ip", &ev.dest_ip),
     ] {
-        if let Some(v) = v
-            && !fields.contains_key(k)
-        {
-            fields.insert(k.into(), json!(v));
+        if let Some(v) = v {
+            fallback.push((k, v.as_str()));
         }
-    }
-    Some((correlation::Source::Rule(i), fields))
-}
-
-/// Feeds one event to a correlator (when it is a Sigma match).
-pub fn correlate(set: &SigmaRuleSet, c: &mut Correlator, ev: &Event) -> Vec<Hit> {
-    let Some((source, fields)) = correlation_input(set, ev) else {
-        return Vec::new();
-    };
-    if !c.takes(source) {
-        return Vec::new();
     }
     let id = ev.event_id.map(|u| u.to_string());
     c.observe(&correlation::Input {
         source,
         time: ev.time_micros().unwrap_or(0),
-        fields: &fields,
+        fields,
+        fallback: &fallback,
         event_id: id,
         unit: ev.unit.as_deref(),
         drill: ev.drill.as_deref(),

@@ -442,7 +442,7 @@ fn field_match(
                 };
                 if has_wildcards(&a) {
                     match glob_regex(&format!("{pre}{a}{post}"), cased) {
-                        Some(r) => Test::Glob(r),
+                        Some(r) => Test::Glob(r, matcher::glob_literal(&a)),
                         None => {
                             cx.err(v.pos(), "this value cannot be compiled");
                             continue;
