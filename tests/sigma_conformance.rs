@@ -194,7 +194,10 @@ fn rules_check_reports_sigma_problems_where_they_are() {
         "{text}"
     );
     assert!(text.contains("yaml.yml:4:"), "{text}");
-    assert!(text.contains("1 rule(s) loaded, 2 skipped"), "{text}");
+    assert!(
+        text.contains("1 rule(s) and 0 correlation(s) loaded, 2 skipped"),
+        "{text}"
+    );
 }
 
 /// Broken rules never panic the loader: every public rule cut at many

@@ -127,3 +127,65 @@ impl Mapping {
         self.fields.get(name).map_or(name, String::as_str)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::SigmaRuleSet;
+    use super::*;
+    use serde_json::{Map, Value, json};
+
+    const RULE: &str = r#"
+title: Fortigate admin login failed
+logsource: {product: fortigate, service: event}
+detection:
+    sel:
+        SourceIP|startswith: '203.0.113.'
+        Action: login-failed
+    condition: sel
+"#;
+
+    #[test]
+    fn a_mapping_adds_log_sources_and_renames_fields() {
+        let mut set = SigmaRuleSet::default();
+        let mut d = Vec::new();
+        set.add_text("f.yml", RULE, &mut d);
+        set.finish(&mut d);
+        assert!(d.is_empty());
+        let mut f = Map::new();
+        f.insert("srcip".into(), json!("203.0.113.4"));
+        f.insert("action".into(), json!("login-failed"));
+        assert!(
+            set.matching("kv", &f, "").is_empty(),
+            "no mapping: not for kv"
+        );
+        let m = Mapping::parse(
+            "map.toml",
+            "[[logsource]]\nparser = \"kv\"\nproduct = \"fortigate\"\nservice = \"event\"\n\n[fields]\nSourceIP = \"srcip\"\nAction = \"action\"\n",
+        )
+        .unwrap();
+        set.apply_mapping(m);
+        assert_eq!(set.matching("kv", &f, "").len(), 1);
+        f.insert("srcip".into(), Value::String("198.51.100.1".into()));
+        assert!(set.matching("kv", &f, "").is_empty());
+        assert!(set.matching("access", &f, "").is_empty());
+    }
+
+    #[test]
+    fn bad_mappings_say_where() {
+        let e = Mapping::parse("map.toml", "[fields]\nA = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("map.toml:") && e.contains("line 2"), "{e}");
+        let e = Mapping::parse("map.toml", "[[logsource]]\nparser = \"kv\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sets none of product"), "{e}");
+        let e = Mapping::parse(
+            "map.toml",
+            "[[logsource]]\nparser = \"kv\"\nproduk = \"x\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("produk"), "{e}");
+    }
+}

@@ -1,14 +1,17 @@
 //! Sigma detection (and Sigma correlation) over normalised log events from
 //! [`crate::logs`].
 //!
-//! In place: YAML with positions, so that every rule error names its
-//! file:line:column ([`yaml`]); the condition grammar with names resolved
-//! at compile time ([`condition`]); field matchers with every modifier of
-//! the specification compiled once ([`matcher`]); rules ([`rule`]); and
-//! the rule set, which picks the rules whose logsource applies to an
-//! event's parser ([`logsources_of`]) and evaluates them. Still to come:
-//! running the set in the sensor and `replay`, correlation at central, a
-//! configurable logsource mapping, and a prefilter.
+//! YAML with positions, so that every rule error names its file:line:column
+//! ([`yaml`]); the condition grammar with names resolved at compile time
+//! ([`condition`]); field matchers with every modifier of the specification
+//! compiled once ([`matcher`]); detection rules ([`rule`]); correlation
+//! rules and their bounded engine ([`correlation`]); a literal prefilter
+//! ([`prefilter`]); a configurable logsource and field mapping
+//! ([`mapping`]). The rule set loads files, resolves what correlations
+//! refer to, marks the rules that only feed correlations (their matches
+//! are quiet `sigma` events, not alerts), picks the rules whose logsource
+//! applies to an event's parser ([`logsources_of`]) and evaluates them.
+//! The sensor and `replay` match lines; central and `replay` correlate.
 
 pub mod condition;
 pub mod correlation;
