@@ -743,11 +743,25 @@ impl Store {
         let rows: Vec<(String,)> = dispatch!(self, p => sqlx::query_as(
             "SELECT body FROM events WHERE event_type IN ('sigma', 'alert') AND ts >= $1 ORDER BY ts, event_id")
             .bind(newest.saturating_sub(span_micros)).fetch_all(p).await?);
-        Ok(rows
+        let mut unreadable = 0usize;
+        let events: Vec<Event> = rows
             .into_iter()
-            .filter_map(|(body,)| serde_json::from_str::<Event>(&body).ok())
+            .filter_map(|(body,)| match serde_json::from_str::<Event>(&body) {
+                Ok(e) => Some(e),
+                Err(_) => {
+                    unreadable += 1;
+                    None
+                }
+            })
             .filter(|e| e.sigma.is_some())
-            .collect())
+            .collect();
+        if unreadable > 0 {
+            tracing::warn!(
+                unreadable,
+                "stored events that no longer read as events were left out of the correlation rebuild"
+            );
+        }
+        Ok(events)
     }
 
     /// Number of stored events (all types).
