@@ -1,9 +1,11 @@
 //! Log lines, syslog streams and Sigma rule files on arbitrary bytes: the
-//! parsers, the TCP framer and the Sigma loader never panic, and every
-//! problem in a rule is reported.
+//! parsers, the TCP framer, the Sigma loader (correlations included), the
+//! prefilter and the correlator never panic, every problem in a rule is
+//! reported, and the correlator stays within its bounds.
 #![no_main]
 
 use canhgac::detect::sigma::SigmaRuleSet;
+use canhgac::detect::sigma::correlation::{Input, Source};
 use canhgac::logs::parse::{event_time, parse};
 use canhgac::logs::syslog::Framer;
 use libfuzzer_sys::fuzz_target;
@@ -29,4 +31,24 @@ fuzz_target!(|data: &[u8]| {
         let ev = canhgac::detect::sigma::EventView::new(&p.fields, &text);
         let _ = r.matches(&ev);
     }
+    // correlations resolved, then the lines through the prefiltered rules
+    // and a small correlator
+    set.finish(&mut diags);
+    let mut c = set.correlator(16);
+    for (t, line) in text.lines().take(64).enumerate() {
+        let p = parse(line);
+        for i in set.matching_indexes(p.parser, &p.fields, line) {
+            let _ = c.observe(&Input {
+                source: Source::Rule(i),
+                time: t as i64 * 1_000_000,
+                fields: &p.fields,
+                fallback: &[("unit", "u")],
+                event_id: None,
+                unit: Some("u"),
+                drill: None,
+            });
+        }
+    }
+    assert!(c.group_count() <= 16 * set.correlations.len().max(1));
+    let _ = c.flush(i64::MAX);
 });
