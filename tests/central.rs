@@ -9,25 +9,6 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-/// Runs one async test body against SQLite and, when configured, PostgreSQL.
-macro_rules! on_both_backends {
-    ($name:ident, $body:path) => {
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                let (store, _dir) = super::sqlite_store().await;
-                $body(store).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                if let Some(store) = super::postgres_store().await {
-                    $body(store).await;
-                }
-            }
-        }
-    };
-}
-
 async fn post_batch(base: &str, creds: &str, body: String) -> reqwest::Response {
     reqwest::Client::new()
         .post(format!("{base}/api/v1/events"))

@@ -7,29 +7,11 @@ mod common;
 
 use std::sync::Arc;
 
-use canhgac::central::store::{ListFilter, Store};
+use canhgac::central::store::Store;
 use canhgac::central::{AppState, CentralConfig, SharedState};
 use canhgac::detect::sigma::SigmaRuleSet;
 use canhgac::event::Event;
 use common::*;
-
-macro_rules! on_both_backends {
-    ($name:ident, $body:path) => {
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                let (store, _dir) = super::sqlite_store().await;
-                $body(store).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                if let Some(store) = super::postgres_store().await {
-                    $body(store).await;
-                }
-            }
-        }
-    };
-}
 
 /// Central with the bundled rules for correlation.
 async fn spawn(store: Store) -> (String, SharedState) {
@@ -91,19 +73,7 @@ async fn post(base: &str, creds: &str, events: &[Event]) {
 
 /// (unit, signature) of every stored alert whose signature has `needle`.
 async fn alerts(store: &Store, needle: &str) -> Vec<(String, String, Option<String>)> {
-    let page = store
-        .alerts(&ListFilter {
-            scope_path: "/".into(),
-            unit_path: None,
-            since: None,
-            until: None,
-            severity_max: None,
-            status: None,
-            limit: 1000,
-            offset: 0,
-        })
-        .await
-        .unwrap();
+    let page = store.alerts(&everything(1000)).await.unwrap();
     page.items
         .into_iter()
         .filter(|a| a.signature.contains(needle))
@@ -188,19 +158,7 @@ async fn correlates_across_sensors_and_units(store: Store) {
     assert_eq!(campaign[0].0, "tay-ninh", "a province-level alert");
     assert_eq!(campaign[0].2.as_deref(), Some("198.51.100.77"));
     // and it opened an incident of its own
-    let (page,) = (store
-        .incidents(&ListFilter {
-            scope_path: "/".into(),
-            unit_path: None,
-            since: None,
-            until: None,
-            severity_max: None,
-            status: None,
-            limit: 100,
-            offset: 0,
-        })
-        .await
-        .unwrap(),);
+    let (page,) = (store.incidents(&everything(100)).await.unwrap(),);
     assert!(
         page.items
             .iter()

@@ -118,3 +118,37 @@ pub fn alert_line(sid: u64, ts: &str, severity: u8) -> String {
     })
     .to_string()
 }
+
+/// Runs one async test body against SQLite and, when configured, PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident, $body:path) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                let (store, _dir) = super::sqlite_store().await;
+                $body(store).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(store) = super::postgres_store().await {
+                    $body(store).await;
+                }
+            }
+        }
+    };
+}
+
+/// A store filter over every unit, first `limit` rows.
+pub fn everything(limit: i64) -> canhgac::central::store::ListFilter {
+    canhgac::central::store::ListFilter {
+        scope_path: "/".into(),
+        unit_path: None,
+        since: None,
+        until: None,
+        severity_max: None,
+        status: None,
+        limit,
+        offset: 0,
+    }
+}

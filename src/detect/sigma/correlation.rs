@@ -39,7 +39,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use serde_json::{Map, Value, json};
 
 use super::condition::{self, Cond};
-use super::rule::SigmaDiagnostic;
+use super::rule::{SigmaDiagnostic, text, texts};
 use super::yaml::{Node, Pos};
 
 /// The four correlation types.
@@ -173,21 +173,6 @@ fn err(file: &str, pos: Pos, message: impl Into<String>) -> SigmaDiagnostic {
         line: pos.line,
         col: pos.col,
         message: message.into(),
-    }
-}
-
-fn text(n: Option<&Node>) -> Option<String> {
-    n.and_then(Node::as_str).map(str::to_string)
-}
-
-fn texts(n: Option<&Node>) -> Vec<String> {
-    match n {
-        Some(Node::Seq { items, .. }) => items
-            .iter()
-            .filter_map(|i| i.as_str().map(str::to_string))
-            .collect(),
-        Some(Node::Scalar { text, .. }) => vec![text.clone()],
-        _ => Vec::new(),
     }
 }
 
@@ -634,10 +619,11 @@ impl Correlator {
         if depth > 16 {
             return;
         }
-        let Some(takers) = self.takers.get(&input.source).cloned() else {
-            return;
-        };
-        for (c, pos) in takers {
+        let n = self.takers.get(&input.source).map_or(0, Vec::len);
+        for k in 0..n {
+            let Some(&(c, pos)) = self.takers.get(&input.source).and_then(|t| t.get(k)) else {
+                break;
+            };
             if let Some(hit) = self.step(c, pos, input) {
                 self.deliver(hit, out, depth);
             }
@@ -693,8 +679,8 @@ impl Correlator {
         let span = corr.timespan_micros;
         let kind = corr.kind;
         let count = corr.count;
-        let group_names = corr.group_by.clone();
-        let mut key: Vec<String> = group_names
+        let mut key: Vec<String> = corr
+            .group_by
             .iter()
             .map(|g| self.group_value(c, pos, g, input))
             .collect();
@@ -708,10 +694,12 @@ impl Correlator {
                 .join("\u{1f}")
         });
         let nrules = self.sources[c].len();
-        let temporal = self.correlations[c].temporal.clone();
         if !self.groups[c].contains_key(&key) && self.groups[c].len() >= self.max_groups {
             self.evict(c, input.time);
         }
+        // disjoint fields: the rule is read while its groups change
+        let group_names = &self.correlations[c].group_by;
+        let temporal = &self.correlations[c].temporal;
         let groups = &mut self.groups[c];
         let g = groups.entry(key.clone()).or_default();
         let t = input.time;
@@ -723,7 +711,7 @@ impl Correlator {
         let mut closed = None;
         if judged_at_close && let Some(s) = g.start {
             if t >= s + span {
-                closed = close(c, &key, &group_names, g, kind, &count);
+                closed = close(c, &key, group_names, g, kind, &count);
                 *g = Group::default();
             } else if t < s {
                 self.stats.late += 1;
@@ -787,7 +775,7 @@ impl Correlator {
                         *s = None;
                     }
                 }
-                temporal_holds(&temporal, &g.steps)
+                temporal_holds(temporal, &g.steps)
             }
             CorrelationType::TemporalOrdered => {
                 g.steps.resize(nrules, None);
@@ -808,7 +796,7 @@ impl Correlator {
                 {
                     *s = Some(s.map_or(start, |x| x.max(start)));
                 }
-                match &temporal {
+                match temporal {
                     TemporalCondition::All => g.steps.last().copied().flatten().is_some(),
                     other => temporal_holds(other, &g.steps),
                 }
@@ -823,7 +811,7 @@ impl Correlator {
                 CorrelationType::ValueCount => g.values.len() as u64,
                 _ => g.steps.iter().flatten().count() as u64,
             };
-            let hit = make_hit(c, &key, &group_names, g, n);
+            let hit = make_hit(c, &key, group_names, g, n);
             *g = Group::default();
             groups.remove(&key);
             Some(hit)

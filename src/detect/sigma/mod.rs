@@ -549,27 +549,6 @@ impl SigmaRuleSet {
         class
     }
 
-    /// Per rule of `parser`'s class: whether the prefilter lets it through
-    /// for this event (for measurements).
-    pub fn candidate_titles(
-        &self,
-        parser: &str,
-        fields: &Map<String, Value>,
-        raw: &str,
-    ) -> Vec<String> {
-        let program = fields.get("program").and_then(Value::as_str);
-        let class = self.class(parser, program);
-        let ev = EventView::new(fields, raw);
-        let cand = class.prefilter.candidates(&ev);
-        class
-            .rules
-            .iter()
-            .enumerate()
-            .filter(|(pos, _)| cand.get(*pos).copied().unwrap_or(true))
-            .map(|(_, i)| self.rules[*i].title.clone())
-            .collect()
-    }
-
     /// How many of the rules that apply to `parser` the prefilter can skip.
     pub fn prefiltered(&self, parser: &str, program: Option<&str>) -> (usize, usize) {
         let c = self.class(parser, program);

@@ -34,7 +34,7 @@ use super::matcher::{EventView, FieldMatch, Test};
 use super::rule::SigmaRule;
 
 /// A necessary set: (field or `None` for the raw line, literal) pairs.
-pub type Need = Vec<(Option<String>, String)>;
+type Need = Vec<(Option<String>, String)>;
 
 /// The literals one field's automaton looks for, and the rules each one
 /// lets through.
@@ -158,7 +158,7 @@ impl Prefilter {
 
 /// A rule's necessary set, if it has one: any of its conditions may match,
 /// so it is the union over them.
-pub fn rule_need(r: &SigmaRule) -> Option<Need> {
+fn rule_need(r: &SigmaRule) -> Option<Need> {
     let mut all = Vec::new();
     for c in &r.conditions {
         all.extend(cond_need(r, c)?);

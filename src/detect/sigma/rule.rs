@@ -109,11 +109,13 @@ impl Ctx<'_> {
     }
 }
 
-fn text(n: Option<&Node>) -> Option<String> {
+/// The text of a scalar node.
+pub(super) fn text(n: Option<&Node>) -> Option<String> {
     n.and_then(Node::as_str).map(str::to_string)
 }
 
-fn texts(n: Option<&Node>) -> Vec<String> {
+/// A scalar or a list of scalars, as texts.
+pub(super) fn texts(n: Option<&Node>) -> Vec<String> {
     match n {
         Some(Node::Seq { items, .. }) => items
             .iter()
