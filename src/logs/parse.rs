@@ -145,6 +145,11 @@ fn whole_line(line: &str) -> Option<Parsed> {
 /// Combined and common access logs (nginx, Apache), with or without a
 /// leading virtual host.
 fn access_log(line: &str, f: &mut Map<String, Value>) -> bool {
+    // the pattern needs `] "`: most other lines are turned away here, before
+    // the regular expression
+    if !line.contains("] \"") {
+        return false;
+    }
     static RE: OnceLock<Regex> = OnceLock::new();
     let Some(c) = caps(
         &RE,
