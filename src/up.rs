@@ -196,7 +196,9 @@ pub async fn run_demo(listen: &str, data_dir: &Path) -> Result<(), UpError> {
             url: format!("http://{addr}"),
             enrolment_token: token.unwrap_or_default(),
             batch_max_events: 500,
+            batch_max_bytes: 4 << 20,
             batch_max_ms: 500,
+            max_backoff_secs: 5,
         },
         capture: sensor::CaptureSection {
             files: vec![pcap],
@@ -216,6 +218,7 @@ pub async fn run_demo(listen: &str, data_dir: &Path) -> Result<(), UpError> {
             yara: vec!["bundled".into()],
             ..Default::default()
         },
+        spool: sensor::spool::SpoolConfig::default(),
     };
     let rules = RuleSet::compile_str(
         "demo.rules",

@@ -17,6 +17,8 @@ pub enum RejectReason {
     Malformed,
     Unauthorized,
     TooLarge,
+    /// Central was saturated and answered 503 with `Retry-After`.
+    Busy,
 }
 
 /// Central's counters.
@@ -28,6 +30,7 @@ pub struct Metrics {
     rejected_malformed: AtomicU64,
     rejected_unauthorized: AtomicU64,
     rejected_too_large: AtomicU64,
+    rejected_busy: AtomicU64,
     pub store_errors: AtomicU64,
     pub incidents_opened: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS.len()],
@@ -42,6 +45,7 @@ impl Metrics {
             RejectReason::Malformed => &self.rejected_malformed,
             RejectReason::Unauthorized => &self.rejected_unauthorized,
             RejectReason::TooLarge => &self.rejected_too_large,
+            RejectReason::Busy => &self.rejected_busy,
         };
         c.fetch_add(1, Ordering::Relaxed);
     }
@@ -90,6 +94,7 @@ impl Metrics {
                 ("{reason=\"malformed\"}", g(&self.rejected_malformed)),
                 ("{reason=\"unauthorized\"}", g(&self.rejected_unauthorized)),
                 ("{reason=\"too_large\"}", g(&self.rejected_too_large)),
+                ("{reason=\"busy\"}", g(&self.rejected_busy)),
             ],
         );
         counter(

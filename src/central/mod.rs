@@ -54,9 +54,23 @@ pub struct ServerSection {
     /// Address of the console and API.
     #[serde(default = "default_listen")]
     pub listen: String,
-    /// Largest accepted event batch, in bytes.
+    /// Largest accepted event batch, in bytes (after decompression).
     #[serde(default = "default_max_batch")]
     pub max_batch_bytes: usize,
+    /// Batches committed at the same time; more wait for a slot.
+    #[serde(default = "default_ingest_concurrency")]
+    pub ingest_concurrency: usize,
+    /// How long a batch waits for a slot before central answers 503 with
+    /// `Retry-After`, milliseconds.
+    #[serde(default = "default_ingest_wait")]
+    pub ingest_wait_ms: u64,
+}
+
+fn default_ingest_concurrency() -> usize {
+    4
+}
+fn default_ingest_wait() -> u64 {
+    2000
 }
 
 impl Default for ServerSection {
@@ -64,6 +78,8 @@ impl Default for ServerSection {
         ServerSection {
             listen: default_listen(),
             max_batch_bytes: default_max_batch(),
+            ingest_concurrency: default_ingest_concurrency(),
+            ingest_wait_ms: default_ingest_wait(),
         }
     }
 }
@@ -190,6 +206,13 @@ impl CentralConfig {
                 ));
             }
         }
+        if self.server.ingest_concurrency == 0 {
+            return Err(config::invalid(
+                path,
+                "server.ingest_concurrency",
+                "must be at least 1",
+            ));
+        }
         if self.correlation.max_groups == 0 {
             return Err(config::invalid(
                 path,
@@ -245,6 +268,8 @@ pub struct AppState {
     pub i18n: console::I18n,
     /// Sigma correlation, when `[correlation] rules` has correlations.
     pub correlation: Option<correlate::Correlation>,
+    /// Slots for committing batches (`server.ingest_concurrency`).
+    pub ingest_slots: tokio::sync::Semaphore,
 }
 
 /// Shared state handle.
@@ -256,6 +281,7 @@ impl AppState {
         let correlation = correlate::Correlation::load(&config.correlation);
         Arc::new(AppState {
             store,
+            ingest_slots: tokio::sync::Semaphore::new(config.server.ingest_concurrency.max(1)),
             config,
             metrics: Metrics::default(),
             i18n: console::I18n::load(),
@@ -300,6 +326,8 @@ pub enum AppError {
     NotFound,
     /// 413.
     TooLarge(String),
+    /// 503 with `Retry-After` (seconds).
+    Busy(u64),
     /// 500; the detail is logged, not sent.
     Internal(String),
 }
@@ -318,6 +346,16 @@ impl IntoResponse for AppError {
             AppError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             AppError::NotFound => (StatusCode::NOT_FOUND, "not found".into()),
             AppError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
+            AppError::Busy(secs) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(axum::http::header::RETRY_AFTER, secs.to_string())],
+                    axum::Json(serde_json::json!({
+                        "error": "central is busy; retry after the given seconds"
+                    })),
+                )
+                    .into_response();
+            }
             AppError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 (

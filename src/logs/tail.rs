@@ -274,6 +274,21 @@ impl Tailer {
         });
     }
 
+    /// The offsets of the lines taken so far, as JSON (what [`Self::save`]
+    /// writes): the sensor keeps it as a checkpoint in its spool, in the
+    /// same write as the lines' events.
+    pub fn position(&self) -> serde_json::Value {
+        serde_json::to_value(&self.saved).unwrap_or_default()
+    }
+
+    /// Resumes from a [`Self::position`]; an unreadable one is ignored.
+    pub fn restore(&mut self, position: serde_json::Value) {
+        if let Ok(saved) = serde_json::from_value(position) {
+            self.saved = saved;
+            self.open.clear();
+        }
+    }
+
     /// Saves the offsets of the lines taken so far (call once they are
     /// handed on).
     ///

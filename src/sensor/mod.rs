@@ -1,15 +1,17 @@
-//! The sensor runtime: capture → detect → events → ship to central.
+//! The sensor runtime: capture → detect → spool → ship to central.
 //!
-//! One blocking capture thread runs the [`pipeline::Pipeline`] and puts
-//! events into a bounded queue; the shipper task takes batches off the queue
-//! and POSTs them as NDJSON to central with the sensor's credentials.
+//! One blocking capture thread runs the [`pipeline::Pipeline`]; it and the
+//! other sources (followed logs, syslog listeners, YARA scanners) append
+//! every event to the on-disk [`spool::Spool`] before anything else. The
+//! [`ship`] task reads batches from the spool and sends them to central;
+//! only central's acknowledgement frees them. A killed sensor resumes from
+//! its spool; an unreachable central makes the spool grow, then drain.
 //!
-//! When the queue is full: reading a file waits (nothing is lost, the
-//! replay just slows down); a live capture cannot wait, so the event is
-//! dropped and counted in `dropped_events`, reported in the sensor's
-//! `stats` events and in its log. The on-disk spool that survives outages
-//! and restarts comes with the delivery issue; until then a failed batch is
-//! retried in memory with back-off.
+//! When the spool reaches its byte limit: sources that can wait (capture
+//! files, log files, followed logs — the input keeps) wait for room; live
+//! sources cannot, so the spool drops its oldest protocol metadata first
+//! and alerts last, counting each drop by event type (reported to central
+//! in the heartbeat and shown on the sensor's console page).
 //!
 //! Enrolment: the operator gives the sensor the one-time token printed by
 //! `canhgac admin sensor add`; on first start the sensor exchanges it at
@@ -18,6 +20,8 @@
 
 pub mod pipeline;
 pub mod replay;
+pub mod ship;
+pub mod spool;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -49,6 +53,8 @@ pub struct SensorConfig {
     pub logs: LogsSection,
     #[serde(default)]
     pub files: FilesSection,
+    #[serde(default)]
+    pub spool: spool::SpoolConfig,
 }
 
 /// `[files]`: YARA over files carried in traffic and files in watched
@@ -170,12 +176,9 @@ impl FilesSection {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SensorSection {
-    /// Where credentials and state are kept.
+    /// Where credentials, the spool and other state are kept.
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
-    /// Capacity of the event queue between capture and shipper.
-    #[serde(default = "default_queue")]
-    pub queue_capacity: usize,
     /// Seconds between `stats` events in live capture.
     #[serde(default = "default_stats_interval")]
     pub stats_interval_secs: u64,
@@ -185,7 +188,6 @@ impl Default for SensorSection {
     fn default() -> Self {
         SensorSection {
             state_dir: default_state_dir(),
-            queue_capacity: default_queue(),
             stats_interval_secs: default_stats_interval(),
         }
     }
@@ -193,9 +195,6 @@ impl Default for SensorSection {
 
 fn default_state_dir() -> PathBuf {
     PathBuf::from("/var/lib/canhgac/sensor")
-}
-fn default_queue() -> usize {
-    10_000
 }
 fn default_stats_interval() -> u64 {
     60
@@ -213,13 +212,26 @@ pub struct CentralLink {
     /// Most events in one batch.
     #[serde(default = "default_batch")]
     pub batch_max_events: usize,
+    /// Largest batch before compression, bytes (about).
+    #[serde(default = "default_batch_bytes")]
+    pub batch_max_bytes: usize,
     /// Longest an event waits for its batch to fill, in milliseconds.
     #[serde(default = "default_batch_ms")]
     pub batch_max_ms: u64,
+    /// Longest wait between tries when central cannot be reached, seconds.
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff_secs: u64,
+}
+
+fn default_batch_bytes() -> usize {
+    4 << 20
+}
+fn default_max_backoff() -> u64 {
+    60
 }
 
 fn default_batch() -> usize {
-    500
+    1000
 }
 fn default_batch_ms() -> u64 {
     1000
@@ -459,11 +471,25 @@ impl SensorConfig {
                 "workers, queue, max_size and extract_max_size must be at least 1",
             ));
         }
-        if self.sensor.queue_capacity == 0 {
+        if self.spool.segment_bytes < 4096 {
             return Err(config::invalid(
                 path,
-                "sensor.queue_capacity",
-                "must be at least 1",
+                "spool.segment_bytes",
+                "must be at least 4096",
+            ));
+        }
+        if self.spool.max_bytes < 2 * self.spool.segment_bytes {
+            return Err(config::invalid(
+                path,
+                "spool.max_bytes",
+                "must be at least twice spool.segment_bytes",
+            ));
+        }
+        if self.central.batch_max_bytes < 1024 {
+            return Err(config::invalid(
+                path,
+                "central.batch_max_bytes",
+                "must be at least 1024",
             ));
         }
         Ok(())
@@ -505,6 +531,8 @@ pub enum SensorError {
     Capture(#[from] capture::CaptureError),
     #[error("http client: {0}")]
     Http(String),
+    #[error("{0}")]
+    Spool(String),
 }
 
 /// Counters of one sensor run.
@@ -604,7 +632,21 @@ pub async fn run(
         sensor_id: Some(creds.sensor_id.clone()),
         unit: Some(creds.unit.clone()),
     };
-    let (tx, rx) = mpsc::channel::<Event>(cfg.sensor.queue_capacity);
+    let spool = Arc::new(
+        spool::Spool::open(&cfg.sensor.state_dir.join("spool"), cfg.spool.clone())
+            .map_err(|e| SensorError::Spool(e.to_string()))?,
+    );
+    {
+        let st = spool.stats();
+        if st.pending > 0 || st.corrupt_bytes > 0 {
+            tracing::info!(
+                pending = st.pending,
+                bytes = st.bytes,
+                corrupt_bytes = st.corrupt_bytes,
+                "spool opened with events from before; shipping them first"
+            );
+        }
+    }
     let yara = if cfg.files.enabled() {
         let rules = cfg.files.load_rules().map_err(SensorError::Config)?;
         tracing::info!(rules = rules.len(), "YARA rules loaded");
@@ -616,11 +658,12 @@ pub async fn run(
         .as_ref()
         .map(|h| tokio::spawn(reload_on_hangup(cfg.files.clone(), Arc::clone(h))));
     let sigma = Arc::new(load_sigma(&cfg.logs)?);
-    let syslog = start_syslog(&cfg.logs, &identity, tx.clone(), Arc::clone(&sigma)).await?;
+    let syslog = start_syslog(&cfg.logs, &identity, Arc::clone(&spool), Arc::clone(&sigma)).await?;
 
     let capture_cfg = cfg.clone();
     let capture_stop = Arc::clone(&stop);
     let capture_counters = Arc::clone(&counters);
+    let capture_spool = Arc::clone(&spool);
     let capture = tokio::task::spawn_blocking(move || {
         produce(
             &capture_cfg,
@@ -628,26 +671,43 @@ pub async fn run(
             yara,
             sigma,
             identity,
-            tx,
+            &capture_spool,
             &capture_stop,
             &capture_counters,
         )
     });
-    let shipper = ship(&cfg, &client, &creds, rx, &counters);
-    // when capture ends, the listeners stop too, so that their senders
-    // close and the shipper can drain and end
-    let capture = async {
-        let r = capture.await;
-        for t in &syslog {
-            t.abort();
-        }
-        r
+    let settings = ship::ShipSettings {
+        url: format!("{}/api/v1/events", cfg.central.url.trim_end_matches('/')),
+        max_events: cfg.central.batch_max_events,
+        max_bytes: cfg.central.batch_max_bytes,
+        max_wait: Duration::from_millis(cfg.central.batch_max_ms),
+        level: 3,
+        max_backoff: Duration::from_secs(cfg.central.max_backoff_secs.max(1)),
     };
-    let (cap_res, ship_res) = tokio::join!(capture, shipper);
+    let shipper = tokio::spawn(ship::run(
+        Arc::clone(&spool),
+        client.clone(),
+        creds.clone(),
+        settings,
+        Arc::clone(&counters),
+        Arc::clone(&stop),
+    ));
+    // when capture ends, the listeners stop too and the spool's input
+    // closes, so that the shipper can drain and end
+    let cap_res = capture.await;
+    for t in &syslog {
+        t.abort();
+    }
+    spool.close_input();
+    let ship_res = shipper.await;
+    spool.sync();
     if let Some(r) = reload {
         r.abort();
     }
-    ship_res?;
+    match ship_res {
+        Ok(r) => r?,
+        Err(e) => return Err(SensorError::Http(format!("shipper task failed: {e}"))),
+    }
     match cap_res {
         Ok(r) => r,
         Err(e) => Err(SensorError::Http(format!("capture task failed: {e}"))),
@@ -689,7 +749,7 @@ fn load_sigma(logs: &LogsSection) -> Result<crate::detect::sigma::SigmaRuleSet, 
 async fn start_syslog(
     logs: &LogsSection,
     identity: &Identity,
-    tx: mpsc::Sender<Event>,
+    spool: Arc<spool::Spool>,
     sigma: Arc<crate::detect::sigma::SigmaRuleSet>,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, SensorError> {
     use crate::logs::syslog;
@@ -727,12 +787,10 @@ async fn start_syslog(
             ev.sensor_id = identity.sensor_id.clone();
             ev.unit = identity.unit.clone();
             ev.log = Some(log_record(m.source, None, m.text, m.truncated));
-            let alerts = sigma.alerts(&ev);
-            for e in std::iter::once(ev).chain(alerts) {
-                if tx.send(e).await.is_err() {
-                    return;
-                }
-            }
+            let mut batch = sigma.alerts(&ev);
+            batch.insert(0, ev);
+            // a live source: when the spool is full it evicts, never waits
+            spool.append(&batch, spool::Full::Evict);
         }
     }));
     Ok(tasks)
@@ -770,7 +828,7 @@ fn produce(
     yara: Option<Arc<RulesHandle>>,
     sigma: Arc<crate::detect::sigma::SigmaRuleSet>,
     identity: Identity,
-    tx: mpsc::Sender<Event>,
+    spool: &Arc<spool::Spool>,
     stop: &AtomicBool,
     counters: &SensorCounters,
 ) -> Result<(), SensorError> {
@@ -779,13 +837,9 @@ fn produce(
         if cfg.files.extract {
             pcfg.extract_files = usize::try_from(cfg.files.extract_max_size).unwrap_or(usize::MAX);
         }
-        let sink_tx = tx.clone();
+        let sink_spool = Arc::clone(spool);
         let sink: Sink = Arc::new(move |events: Vec<Event>| {
-            for ev in events {
-                if sink_tx.blocking_send(ev).is_err() {
-                    return;
-                }
-            }
+            sink_spool.append(&events, spool::Full::Evict);
         });
         ScanPool::start(
             handle,
@@ -805,9 +859,16 @@ fn produce(
             scope.spawn(move || watch_dirs(&cfg.files, pool, stop));
         }
         if following {
-            let (tx, identity, sigma) = (tx.clone(), &identity, &sigma);
+            let (identity, sigma) = (&identity, &sigma);
             scope.spawn(move || {
-                follow_logs(&cfg.logs, &cfg.sensor.state_dir, identity, sigma, &tx, stop)
+                follow_logs(
+                    &cfg.logs,
+                    &cfg.sensor.state_dir,
+                    identity,
+                    sigma,
+                    spool,
+                    stop,
+                )
             });
         }
         let r = capture_sources(
@@ -815,7 +876,7 @@ fn produce(
             &mut pipeline,
             pool.as_ref(),
             &sigma,
-            &tx,
+            spool,
             stop,
             counters,
         );
@@ -855,15 +916,15 @@ pub fn log_record(
     }
 }
 
-/// Follows the `[logs] follow` files until `stop`, queueing a `log` event
+/// Follows the `[logs] follow` files until `stop`, spooling a `log` event
 /// per new line (waiting for room: the lines stay in the file) and saving
-/// the offsets once the lines are queued.
+/// the offsets once the lines are spooled.
 fn follow_logs(
     logs: &LogsSection,
     state_dir: &Path,
     identity: &Identity,
     sigma: &crate::detect::sigma::SigmaRuleSet,
-    tx: &mpsc::Sender<Event>,
+    spool: &spool::Spool,
     stop: &AtomicBool,
 ) {
     let mut tailer = crate::logs::tail::Tailer::new(
@@ -871,6 +932,11 @@ fn follow_logs(
         Some(state_dir.join("log-offsets.json")),
         logs.max_line,
     );
+    // the spool's checkpoint is written with the events, so it is never
+    // behind them (the offsets file may be, after a kill)
+    if let Some(p) = spool.checkpoint("follow") {
+        tailer.restore(p);
+    }
     let mut lines = Vec::new();
     let mut warned = std::collections::HashSet::new();
     while !stop.load(Ordering::Relaxed) {
@@ -880,6 +946,7 @@ fn follow_logs(
             }
         }
         let now = chrono::Utc::now().timestamp_micros();
+        let mut batch = Vec::new();
         for l in lines.drain(..) {
             let mut ev = Event::new("log", now);
             ev.sensor_id = identity.sensor_id.clone();
@@ -891,12 +958,14 @@ fn follow_logs(
                 l.truncated,
             ));
             let alerts = sigma.alerts(&ev);
-            for e in std::iter::once(ev).chain(alerts) {
-                if tx.blocking_send(e).is_err() {
-                    return;
-                }
-            }
+            batch.push(ev);
+            batch.extend(alerts);
         }
+        spool.append_at(
+            &batch,
+            Some(("follow", tailer.position())),
+            spool::Full::Wait,
+        );
         if let Err(e) = tailer.save() {
             tracing::warn!(error = %e, "cannot save log offsets");
         }
@@ -940,21 +1009,35 @@ fn capture_sources(
     pipeline: &mut Pipeline,
     pool: Option<&ScanPool>,
     sigma: &crate::detect::sigma::SigmaRuleSet,
-    tx: &mpsc::Sender<Event>,
+    spool: &spool::Spool,
     stop: &AtomicBool,
     counters: &SensorCounters,
 ) -> Result<(), SensorError> {
     let mut events = Vec::new();
-    // Files wait for room in the queue; live capture cannot, so it counts.
-    let send_wait = |ev: Event| tx.blocking_send(ev).is_ok();
+    // Files wait for room in the spool; live capture cannot, so it evicts.
+    let send_wait = |evs: &mut Vec<Event>| {
+        spool.append(evs, spool::Full::Wait);
+        evs.clear();
+    };
 
     for path in &cfg.logs.files {
         let lines = crate::logs::read_log_file(path).map_err(|source| SensorError::Io {
             path: path.clone(),
             source,
         })?;
+        // lines already spooled before a restart are not read again
+        let key = format!("file:{}", path.display());
+        let done = spool
+            .checkpoint(&key)
+            .and_then(|v| v.get("line").and_then(serde_json::Value::as_u64))
+            .unwrap_or(0);
+        let mut last = done;
         let now = chrono::Utc::now().timestamp_micros();
         for line in lines {
+            if line.line_no <= done {
+                continue;
+            }
+            last = line.line_no;
             let mut ev = pipeline.event("log", now);
             ev.log = Some(log_record(
                 line.source,
@@ -963,11 +1046,27 @@ fn capture_sources(
                 false,
             ));
             let alerts = sigma.alerts(&ev);
-            for e in std::iter::once(ev).chain(alerts) {
-                if !send_wait(e) {
-                    return Ok(());
-                }
+            events.push(ev);
+            events.extend(alerts);
+            if events.len() >= 256 {
+                spool.append_at(
+                    &events,
+                    Some((&key, serde_json::json!({ "line": last }))),
+                    spool::Full::Wait,
+                );
+                events.clear();
             }
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+        if last > done || !events.is_empty() {
+            spool.append_at(
+                &events,
+                Some((&key, serde_json::json!({ "line": last }))),
+                spool::Full::Wait,
+            );
+            events.clear();
         }
     }
 
@@ -979,27 +1078,19 @@ fn capture_sources(
                 capture::read_file(path, |p| max_ts = max_ts.max(p.ts_micros))?;
                 pipeline.time_shift_micros = chrono::Utc::now().timestamp_micros() - max_ts;
             }
-            let mut closed = false;
             capture::read_file(path, |pkt| {
                 last_ts = pkt.ts_micros + pipeline.time_shift_micros;
                 pipeline.process(&pkt, &mut events);
                 hand_over(pipeline, pool, true);
-                for ev in events.drain(..) {
-                    closed |= !send_wait(ev);
+                if events.len() >= 256 {
+                    send_wait(&mut events);
                 }
             })?;
-            if closed {
-                return Ok(());
-            }
         }
         pipeline.finish(&mut events);
         hand_over(pipeline, pool, true);
-        for ev in events.drain(..) {
-            if !send_wait(ev) {
-                return Ok(());
-            }
-        }
-        let _ = send_wait(pipeline.stats_event(last_ts, None));
+        events.push(pipeline.stats_event(last_ts, None));
+        send_wait(&mut events);
         tracing::info!(
             packets = pipeline.stats.packets,
             alerts = pipeline.stats.alerts,
@@ -1020,25 +1111,16 @@ fn capture_sources(
     tracing::info!(interface = %iface, bpf = %cfg.capture.bpf, "live capture started");
     let stats_every = Duration::from_secs(cfg.sensor.stats_interval_secs.max(1));
     let mut last_stats = std::time::Instant::now();
-    let try_send = |ev: Event| {
-        if tx.try_send(ev).is_err() {
-            let n = counters.dropped_events.fetch_add(1, Ordering::Relaxed) + 1;
-            if n.is_power_of_two() {
-                tracing::warn!(
-                    dropped_events = n,
-                    "event queue full: dropping events (shipper cannot keep up)"
-                );
-            }
-        }
+    let try_send = |evs: &mut Vec<Event>| {
+        spool.append(evs, spool::Full::Evict);
+        evs.clear();
     };
     while !stop.load(Ordering::Relaxed) {
         let n = live.poll(256, |pkt| {
             pipeline.process(&pkt, &mut events);
         })?;
         hand_over(pipeline, pool, false);
-        for ev in events.drain(..) {
-            try_send(ev);
-        }
+        try_send(&mut events);
         if last_stats.elapsed() >= stats_every {
             last_stats = std::time::Instant::now();
             let k = live.stats();
@@ -1047,14 +1129,19 @@ fn capture_sources(
                 Some((k.received, k.dropped + k.if_dropped)),
             );
             if let Some(s) = ev.stats.as_mut() {
+                let sp = spool.stats();
                 s.insert(
                     "sensor".into(),
                     serde_json::json!({
-                        "queue_dropped": counters.dropped_events.load(Ordering::Relaxed)
+                        "spool_bytes": sp.bytes,
+                        "spool_pending": sp.pending,
+                        "spool_dropped": sp.dropped.values().sum::<u64>(),
+                        "rejected": counters.dropped_events.load(Ordering::Relaxed),
                     }),
                 );
             }
-            try_send(ev);
+            events.push(ev);
+            try_send(&mut events);
         }
         if n == 0 {
             std::thread::sleep(Duration::from_millis(5));
@@ -1062,9 +1149,7 @@ fn capture_sources(
     }
     pipeline.finish(&mut events);
     hand_over(pipeline, pool, false);
-    for ev in events.drain(..) {
-        try_send(ev);
-    }
+    try_send(&mut events);
     let k = live.stats();
     tracing::info!(
         kernel_received = k.received,
@@ -1073,88 +1158,4 @@ fn capture_sources(
         "live capture stopped"
     );
     Ok(())
-}
-
-/// The shipping side: batches events and POSTs them until the queue closes.
-async fn ship(
-    cfg: &SensorConfig,
-    client: &reqwest::Client,
-    creds: &Credentials,
-    mut rx: mpsc::Receiver<Event>,
-    counters: &SensorCounters,
-) -> Result<(), SensorError> {
-    let url = format!("{}/api/v1/events", cfg.central.url.trim_end_matches('/'));
-    let max = cfg.central.batch_max_events;
-    let wait = Duration::from_millis(cfg.central.batch_max_ms);
-    let mut batch: Vec<Event> = Vec::with_capacity(max);
-    loop {
-        let first = rx.recv().await;
-        let Some(first) = first else { break };
-        batch.push(first);
-        let deadline = tokio::time::Instant::now() + wait;
-        while batch.len() < max {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(ev)) => batch.push(ev),
-                Ok(None) | Err(_) => break,
-            }
-        }
-        send_batch(client, &url, creds, &batch, counters).await?;
-        batch.clear();
-    }
-    Ok(())
-}
-
-async fn send_batch(
-    client: &reqwest::Client,
-    url: &str,
-    creds: &Credentials,
-    batch: &[Event],
-    counters: &SensorCounters,
-) -> Result<(), SensorError> {
-    let mut body = Vec::new();
-    for ev in batch {
-        if serde_json::to_writer(&mut body, ev).is_ok() {
-            body.push(b'\n');
-        }
-    }
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        let res = client
-            .post(url)
-            .header("authorization", creds.bearer())
-            .header("content-type", "application/x-ndjson")
-            .body(body.clone())
-            .send()
-            .await;
-        match res {
-            Ok(r) if r.status().is_success() => {
-                counters
-                    .events_shipped
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                counters.batches_shipped.fetch_add(1, Ordering::Relaxed);
-                return Ok(());
-            }
-            Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
-                let text = r.text().await.unwrap_or_default();
-                return Err(SensorError::Unauthorized(text));
-            }
-            Ok(r) if r.status().is_client_error() => {
-                // Our own batch is malformed: resending cannot help.
-                counters.batches_rejected.fetch_add(1, Ordering::Relaxed);
-                let status = r.status();
-                let text = r.text().await.unwrap_or_default();
-                tracing::error!(%status, reason = %text, events = batch.len(), "central rejected a batch");
-                return Ok(());
-            }
-            Ok(r) => {
-                tracing::warn!(status = %r.status(), retry_in = ?backoff, "central unavailable; retrying");
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "cannot reach central; retrying");
-            }
-        }
-        counters.ship_retries.fetch_add(1, Ordering::Relaxed);
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(30));
-    }
 }

@@ -1,10 +1,15 @@
 //! The HTTP API: sensor ingest and enrolment, the REST API for users'
 //! tokens, the OpenAPI document, health and metrics.
 //!
-//! Ingest (`POST /api/v1/events`) takes NDJSON — one EVE event per line —
-//! from an authenticated sensor. The whole batch is parsed and checked
-//! before anything is stored; one bad line rejects the batch with a 400 that
-//! names the line and column, so a batch is stored entirely or not at all.
+//! Ingest (`POST /api/v1/events`) takes NDJSON — one EVE event per line,
+//! plain or with `Content-Encoding: zstd` — from an authenticated sensor.
+//! The whole batch is parsed and checked before anything is stored; one bad
+//! line rejects the batch with a 400 that names the line and column, so a
+//! batch is stored entirely or not at all. The answer carries `acked`, the
+//! last spool sequence number of the batch (`X-Canhgac-Batch: FIRST-LAST`),
+//! sent only after the commit: the sensor frees its spool on it. At most
+//! `server.ingest_concurrency` batches commit at once; one that waits longer
+//! than `server.ingest_wait_ms` for its turn gets 503 with `Retry-After`.
 
 use std::time::Instant;
 
@@ -130,13 +135,45 @@ async fn ingest(
             return Err(e);
         }
     };
+    let acked = match batch_range(&headers) {
+        Ok(r) => r.map(|(_, last)| last),
+        Err(msg) => {
+            m.reject(RejectReason::Malformed);
+            return Err(AppError::BadRequest(msg));
+        }
+    };
     let limit = state.config.server.max_batch_bytes;
-    let bytes = match axum::body::to_bytes(body, limit).await {
+    let too_large = || {
+        AppError::TooLarge(format!(
+            "batch larger than server.max_batch_bytes ({limit} bytes)"
+        ))
+    };
+    let raw = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
         Err(_) => {
             m.reject(RejectReason::TooLarge);
-            return Err(AppError::TooLarge(format!(
-                "batch larger than server.max_batch_bytes ({limit} bytes)"
+            return Err(too_large());
+        }
+    };
+    let bytes = match content_encoding(&headers) {
+        Encoding::Identity => raw.to_vec(),
+        Encoding::Zstd => match unzstd(&raw, limit) {
+            Ok(b) => b,
+            Err(Unzstd::TooLarge) => {
+                m.reject(RejectReason::TooLarge);
+                return Err(too_large());
+            }
+            Err(Unzstd::Bad(e)) => {
+                m.reject(RejectReason::Malformed);
+                return Err(AppError::BadRequest(format!(
+                    "malformed batch, nothing stored: body is not valid zstd: {e}"
+                )));
+            }
+        },
+        Encoding::Other(enc) => {
+            m.reject(RejectReason::Malformed);
+            return Err(AppError::BadRequest(format!(
+                "Content-Encoding {enc:?} is not supported (use zstd or none)"
             )));
         }
     };
@@ -149,6 +186,11 @@ async fn ingest(
                 "malformed batch, nothing stored: {msg}"
             )));
         }
+    };
+    let wait = std::time::Duration::from_millis(state.config.server.ingest_wait_ms);
+    let Ok(Ok(_slot)) = tokio::time::timeout(wait, state.ingest_slots.acquire()).await else {
+        m.reject(RejectReason::Busy);
+        return Err(AppError::Busy(2));
     };
     let (outcome, fresh) = match state
         .store
@@ -178,7 +220,70 @@ async fn ingest(
             .collect();
         super::correlate::after_ingest(&state, &new).await;
     }
-    Ok(Json(outcome).into_response())
+    Ok(Json(json!({
+        "accepted": outcome.accepted,
+        "duplicates": outcome.duplicates,
+        "incidents_opened": outcome.incidents_opened,
+        "acked": acked,
+    }))
+    .into_response())
+}
+
+/// `X-Canhgac-Batch: FIRST-LAST`, when present.
+fn batch_range(headers: &HeaderMap) -> Result<Option<(u64, u64)>, String> {
+    let Some(v) = headers.get("x-canhgac-batch") else {
+        return Ok(None);
+    };
+    let bad = || "X-Canhgac-Batch must be FIRST-LAST (spool sequence numbers)".to_string();
+    let v = v.to_str().map_err(|_| bad())?;
+    let (a, b) = v.trim().split_once('-').ok_or_else(bad)?;
+    let (a, b) = (
+        a.parse::<u64>().map_err(|_| bad())?,
+        b.parse::<u64>().map_err(|_| bad())?,
+    );
+    if a > b {
+        return Err(bad());
+    }
+    Ok(Some((a, b)))
+}
+
+enum Encoding {
+    Identity,
+    Zstd,
+    Other(String),
+}
+
+fn content_encoding(headers: &HeaderMap) -> Encoding {
+    match headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+    {
+        None => Encoding::Identity,
+        Some(v) if v.is_empty() || v == "identity" => Encoding::Identity,
+        Some(v) if v == "zstd" => Encoding::Zstd,
+        Some(v) => Encoding::Other(v),
+    }
+}
+
+enum Unzstd {
+    TooLarge,
+    Bad(std::io::Error),
+}
+
+/// Decompresses at most `limit` bytes (a small body must not expand
+/// without bound).
+fn unzstd(raw: &[u8], limit: usize) -> Result<Vec<u8>, Unzstd> {
+    use std::io::Read;
+    let dec = zstd::stream::read::Decoder::new(raw).map_err(Unzstd::Bad)?;
+    let mut out = Vec::new();
+    dec.take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(Unzstd::Bad)?;
+    if out.len() > limit {
+        return Err(Unzstd::TooLarge);
+    }
+    Ok(out)
 }
 
 #[derive(Deserialize)]
