@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
 use canhgac::central::{AppState, CentralConfig, auth};
-use canhgac::detect::signature::{RuleSet, parse_classifications};
+use canhgac::detect::signature::RuleSet;
 use canhgac::sensor::{self, SensorConfig, SensorCounters, replay};
 
 #[derive(Parser)]
@@ -24,10 +24,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a sensor at a gateway: capture, detect, ship events to central.
+    /// Run a sensor at a gateway: capture, detect, spool, ship events to
+    /// central (`sensor -c FILE`); or enrol it (`sensor enroll …`).
     Sensor {
-        #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
+        #[arg(long, short = 'c', value_name = "FILE", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: Option<SensorRunCommand>,
     },
     /// Run central at the province: ingest, store, incidents, console, API.
     Central {
@@ -171,6 +174,28 @@ enum RulesCommand {
 }
 
 #[derive(Subcommand)]
+enum SensorRunCommand {
+    /// Trade a one-time enrolment token for this sensor's credentials and
+    /// pin central's CA certificate.
+    Enroll {
+        /// Central's base URL, e.g. https://soc.tayninh.example:8443
+        #[arg(long, value_name = "URL")]
+        central: String,
+        /// The token `canhgac admin sensor add` printed.
+        #[arg(long, value_name = "TOKEN")]
+        token: String,
+        /// The CA fingerprint `canhgac admin sensor add` printed; without
+        /// it the CA is trusted on first use.
+        #[arg(long, value_name = "HEX")]
+        ca_sha256: Option<String>,
+        /// Where to keep the credentials (default: the config's
+        /// sensor.state_dir, or /var/lib/canhgac/sensor).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum AdminCommand {
     /// Run the database migrations (central also runs them at start).
     Migrate,
@@ -193,6 +218,11 @@ enum AdminCommand {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Versioned rule bundles for sensors.
+    Bundle {
+        #[command(subcommand)]
+        command: BundleCommand,
     },
 }
 
@@ -218,14 +248,39 @@ enum UnitCommand {
 
 #[derive(Subcommand)]
 enum SensorCommand {
-    /// Add a sensor to a unit; prints its one-time enrolment token.
+    /// Add a sensor to a unit; prints its one-time enrolment token and the
+    /// CA fingerprint the sensor pins.
     Add {
         name: String,
         #[arg(long)]
         unit: String,
+        /// How long the token works, hours.
+        #[arg(long, default_value_t = 168)]
+        valid_hours: u64,
     },
-    /// Revoke a sensor: central refuses its events from now on.
+    /// Revoke a sensor: central refuses it from now on.
     Revoke { name: String },
+    /// List sensors with their state and last heartbeat figures.
+    List,
+    /// Queue a command for a sensor (reload_rules, update_rules, block,
+    /// unblock, drill_inject).
+    Command {
+        name: String,
+        kind: String,
+        /// Arguments as JSON, e.g. '{"address":"198.51.100.7"}'.
+        #[arg(long, default_value = "{}")]
+        args: String,
+        /// How long the command stays valid, seconds.
+        #[arg(long)]
+        ttl_secs: Option<u64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BundleCommand {
+    /// Publish the rule files under DIR as the next version of bundle NAME;
+    /// sensors fetch it on an `update_rules` command.
+    Publish { name: String, dir: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -285,7 +340,23 @@ fn run(cli: Cli) -> Result<()> {
         Command::Rules {
             command: RulesCommand::Check { files },
         } => cmd_rules_check(&files),
-        Command::Sensor { config } => runtime()?.block_on(cmd_sensor(&config)),
+        Command::Sensor {
+            config,
+            command: None,
+        } => match config {
+            Some(c) => runtime()?.block_on(cmd_sensor(&c)),
+            None => bail!("give the sensor's configuration: canhgac sensor -c sensor.toml"),
+        },
+        Command::Sensor {
+            config,
+            command:
+                Some(SensorRunCommand::Enroll {
+                    central,
+                    token,
+                    ca_sha256,
+                    state_dir,
+                }),
+        } => runtime()?.block_on(cmd_enroll(config, central, token, ca_sha256, state_dir)),
         Command::Central { config, listen } => runtime()?.block_on(cmd_central(config, listen)),
         Command::Up {
             demo,
@@ -584,26 +655,44 @@ fn cmd_rules_check(files: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-async fn cmd_sensor(config: &Path) -> Result<()> {
-    let cfg = SensorConfig::load(config)?;
-    let vars = cfg.rules.vars();
-    let classes = parse_classifications(canhgac::detect::signature::DEFAULT_CLASSIFICATION);
-    let paths: Vec<&Path> = cfg.rules.files.iter().map(PathBuf::as_path).collect();
-    let (rules, report) = RuleSet::load(&paths, &vars, classes);
-    for d in &report.diagnostics {
-        tracing::warn!(%d, "rule skipped");
-    }
-    if rules.is_empty() && report.skipped() > 0 {
+async fn cmd_enroll(
+    config: Option<PathBuf>,
+    central: String,
+    token: String,
+    ca_sha256: Option<String>,
+    state_dir: Option<PathBuf>,
+) -> Result<()> {
+    let dir = match (state_dir, config) {
+        (Some(d), _) => d,
+        (None, Some(c)) => SensorConfig::load(&c)?.sensor.state_dir,
+        (None, None) => PathBuf::from("/var/lib/canhgac/sensor"),
+    };
+    if dir.join("credentials.json").exists() {
         bail!(
-            "no rule could be loaded:\n{}",
-            replay::render_diagnostics(&report.diagnostics)
+            "{} already holds credentials; to enrol again, revoke the old sensor at central and remove that file",
+            dir.join("credentials.json").display()
         );
     }
-    tracing::info!(
-        rules = rules.len(),
-        skipped = report.skipped(),
-        "rules loaded"
+    let creds = sensor::link::enrol(&central, &token, ca_sha256.as_deref(), &dir).await?;
+    println!(
+        "enrolled as sensor {} of unit {}; credentials in {}",
+        creds.sensor_id,
+        creds.unit,
+        dir.join("credentials.json").display()
     );
+    if central.starts_with("https://") {
+        println!(
+            "central's CA pinned in {}",
+            dir.join("central-ca.pem").display()
+        );
+    }
+    Ok(())
+}
+
+async fn cmd_sensor(config: &Path) -> Result<()> {
+    let cfg = SensorConfig::load(config)?;
+    let rules = sensor::load_signatures(&cfg.rules)?;
+    tracing::info!(rules = rules.len(), "rules loaded");
     let stop = Arc::new(AtomicBool::new(false));
     let stop_signal = Arc::clone(&stop);
     tokio::spawn(async move {
@@ -638,13 +727,51 @@ async fn cmd_central(config: Option<PathBuf>, listen: Option<String>) -> Result<
         cfg.validate(Path::new("--listen"))?;
     }
     let store = cfg.open_store().await?;
-    let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
-        .await
+    let tls = cfg
+        .tls_material()
+        .context("central's TLS certificate (server.tls)")?;
+    let listener = std::net::TcpListener::bind(&cfg.server.listen)
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
-    tracing::info!(listen = %cfg.server.listen, store = store.backend(), "central started");
+    let listen = cfg.server.listen.clone();
     let state = AppState::new(store, cfg);
-    canhgac::central::serve(state, listener, canhgac::up::shutdown_signal()).await?;
+    match tls {
+        Some(m) => {
+            tracing::info!(%listen, store = state.store.backend(), ca_sha256 = %m.ca_sha256,
+                "central started (HTTPS; sensors pin this CA fingerprint)");
+            canhgac::central::serve_tls(state, listener, &m, canhgac::up::shutdown_signal())
+                .await?;
+        }
+        None => {
+            tracing::info!(%listen, store = state.store.backend(), "central started (plain HTTP: server.tls = \"off\")");
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            canhgac::central::serve(state, listener, canhgac::up::shutdown_signal()).await?;
+        }
+    }
     Ok(())
+}
+
+/// The text files under `dir`, by path relative to it.
+fn read_bundle(dir: &Path) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let mut out = serde_json::Map::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).with_context(|| format!("{}", d.display()))? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap_or(&p).to_string_lossy().into_owned();
+                let text = std::fs::read_to_string(&p)
+                    .with_context(|| format!("{}: bundles hold text rule files", p.display()))?;
+                out.insert(rel, serde_json::Value::String(text));
+            }
+        }
+    }
+    if out.is_empty() {
+        bail!("{}: no files", dir.display());
+    }
+    Ok(out)
 }
 
 fn valid_name(kind: &str, name: &str) -> Result<()> {
@@ -694,16 +821,111 @@ async fn cmd_admin(config: Option<PathBuf>, command: AdminCommand) -> Result<()>
             }
         }
         AdminCommand::Sensor {
-            command: SensorCommand::Add { name, unit },
+            command:
+                SensorCommand::Add {
+                    name,
+                    unit,
+                    valid_hours,
+                },
         } => {
             valid_name("sensor", &name)?;
             let token = auth::new_token("cge_");
             let s = store
                 .add_sensor(&name, &unit, &auth::token_hash(&token))
                 .await?;
+            let until = chrono::Utc::now()
+                + chrono::Duration::hours(i64::try_from(valid_hours.max(1)).unwrap_or(168));
+            store
+                .set_enrol_expiry(&name, until.timestamp_micros())
+                .await?;
             println!("sensor {} added to unit {}", s.name, s.unit_name);
-            println!("one-time enrolment token (put it in the sensor's central.enrolment_token):");
+            println!(
+                "one-time enrolment token, valid until {} UTC:",
+                until.format("%Y-%m-%d %H:%M")
+            );
             println!("{token}");
+            let tls = cfg
+                .tls_material()
+                .context("central's TLS certificate (server.tls)")?;
+            match tls {
+                Some(m) => {
+                    println!("central's CA fingerprint (the sensor pins it):");
+                    println!("{}", m.ca_sha256);
+                    println!("on the sensor:");
+                    println!(
+                        "  canhgac sensor enroll -c /etc/canhgac/sensor.toml --central https://CENTRAL:PORT --token {token} --ca-sha256 {}",
+                        m.ca_sha256
+                    );
+                }
+                None => {
+                    println!("on the sensor (central serves plain HTTP: server.tls = \"off\"):");
+                    println!(
+                        "  canhgac sensor enroll -c /etc/canhgac/sensor.toml --central http://CENTRAL:PORT --token {token}"
+                    );
+                }
+            }
+        }
+        AdminCommand::Sensor {
+            command: SensorCommand::List,
+        } => {
+            for r in store.sensor_rows("").await? {
+                let h: serde_json::Value = r
+                    .health
+                    .as_deref()
+                    .and_then(|h| serde_json::from_str(h).ok())
+                    .unwrap_or_default();
+                let last = r
+                    .last_heartbeat
+                    .or(r.last_seen)
+                    .and_then(chrono::DateTime::from_timestamp_micros)
+                    .map_or("never".to_string(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+                println!(
+                    "{:<24} {:<20} {:<8} last {}  spool {} B  pending {}  dropped {}  ev/s {}",
+                    r.name,
+                    r.unit,
+                    if r.revoked_at.is_some() { "revoked" } else { r.state.as_str() },
+                    last,
+                    h["spool"]["bytes"],
+                    h["spool"]["pending"],
+                    h["spool"]["dropped"]
+                        .as_object()
+                        .map_or(0, |m| m.values().filter_map(serde_json::Value::as_u64).sum::<u64>()),
+                    h["events_per_sec"],
+                );
+            }
+        }
+        AdminCommand::Sensor {
+            command:
+                SensorCommand::Command {
+                    name,
+                    kind,
+                    args,
+                    ttl_secs,
+                },
+        } => {
+            let args: serde_json::Value =
+                serde_json::from_str(&args).context("--args is not JSON")?;
+            if let Err(e) = canhgac::central::fleet::check_command(&store, &kind, &args).await {
+                bail!("{e}");
+            }
+            let ttl = ttl_secs.unwrap_or(cfg.sensors.command_ttl_secs).clamp(1, 7 * 86_400);
+            let id = store
+                .add_command(&name, &kind, &args, "admin-cli", i64::try_from(ttl * 1_000_000).unwrap_or(i64::MAX))
+                .await?;
+            println!("command {id} queued for {name}; the sensor takes it on its next poll");
+        }
+        AdminCommand::Bundle {
+            command: BundleCommand::Publish { name, dir },
+        } => {
+            valid_name("bundle", &name)?;
+            let files = read_bundle(&dir)?;
+            let n = files.len();
+            let digest = canhgac::central::fleet::bundle_digest(&files);
+            let v = store
+                .add_bundle(&name, &serde_json::Value::Object(files), &digest, "admin-cli")
+                .await?;
+            println!("bundle {name} version {v}: {n} file(s), sha256 {digest}");
+            println!("send it: canhgac admin sensor command SENSOR update_rules --args '{{\"bundle\":\"{name}\",\"version\":{v}}}'");
         }
         AdminCommand::Sensor {
             command: SensorCommand::Revoke { name },

@@ -195,6 +195,7 @@ pub async fn run_demo(listen: &str, data_dir: &Path) -> Result<(), UpError> {
         central: CentralLink {
             url: format!("http://{addr}"),
             enrolment_token: token.unwrap_or_default(),
+            ca_sha256: None,
             batch_max_events: 500,
             batch_max_bytes: 4 << 20,
             batch_max_ms: 500,
@@ -219,6 +220,7 @@ pub async fn run_demo(listen: &str, data_dir: &Path) -> Result<(), UpError> {
             ..Default::default()
         },
         spool: sensor::spool::SpoolConfig::default(),
+        actions: sensor::command::ActionsConfig::default(),
     };
     let rules = RuleSet::compile_str(
         "demo.rules",

@@ -12,11 +12,13 @@ pub mod auth;
 pub mod console;
 pub mod correlate;
 pub mod drill;
+pub mod fleet;
 pub mod incident;
 pub mod metrics;
 pub mod notify;
 pub mod playbook;
 pub mod store;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -46,6 +48,8 @@ pub struct CentralConfig {
     pub correlation: correlate::CorrelationConfig,
     #[serde(default)]
     pub console: ConsoleSection,
+    #[serde(default)]
+    pub sensors: fleet::FleetConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,6 +68,32 @@ pub struct ServerSection {
     /// `Retry-After`, milliseconds.
     #[serde(default = "default_ingest_wait")]
     pub ingest_wait_ms: u64,
+    /// `auto`: HTTPS with central's own CA (see [`tls`]); `files`: HTTPS
+    /// with `tls_cert` and `tls_key`; `off`: plain HTTP (behind a TLS
+    /// proxy, or on loopback).
+    #[serde(default)]
+    pub tls: TlsMode,
+    /// PEM certificate chain, server certificate first (`tls = "files"`).
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (`tls = "files"`).
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Names and addresses sensors use to reach central, for the
+    /// certificate `auto` makes (localhost, loopback and the host name are
+    /// always in).
+    #[serde(default)]
+    pub tls_names: Vec<String>,
+}
+
+/// How central speaks TLS.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    #[default]
+    Auto,
+    Files,
+    Off,
 }
 
 fn default_ingest_concurrency() -> usize {
@@ -80,6 +110,10 @@ impl Default for ServerSection {
             max_batch_bytes: default_max_batch(),
             ingest_concurrency: default_ingest_concurrency(),
             ingest_wait_ms: default_ingest_wait(),
+            tls: TlsMode::Auto,
+            tls_cert: None,
+            tls_key: None,
+            tls_names: Vec::new(),
         }
     }
 }
@@ -206,6 +240,22 @@ impl CentralConfig {
                 ));
             }
         }
+        if self.server.tls == TlsMode::Files
+            && (self.server.tls_cert.is_none() || self.server.tls_key.is_none())
+        {
+            return Err(config::invalid(
+                path,
+                "server.tls",
+                "`files` needs server.tls_cert and server.tls_key",
+            ));
+        }
+        if self.sensors.late_secs == 0 || self.sensors.offline_secs <= self.sensors.late_secs {
+            return Err(config::invalid(
+                path,
+                "sensors.offline_secs",
+                "must be greater than sensors.late_secs, which must be at least 1",
+            ));
+        }
         if self.server.ingest_concurrency == 0 {
             return Err(config::invalid(
                 path,
@@ -270,6 +320,10 @@ pub struct AppState {
     pub correlation: Option<correlate::Correlation>,
     /// Slots for committing batches (`server.ingest_concurrency`).
     pub ingest_slots: tokio::sync::Semaphore,
+    /// The CA certificate sensors pin, when central serves TLS.
+    pub tls_ca: std::sync::OnceLock<String>,
+    /// Long polls waiting for commands.
+    pub waiters: fleet::Waiters,
 }
 
 /// Shared state handle.
@@ -282,6 +336,8 @@ impl AppState {
         Arc::new(AppState {
             store,
             ingest_slots: tokio::sync::Semaphore::new(config.server.ingest_concurrency.max(1)),
+            tls_ca: std::sync::OnceLock::new(),
+            waiters: fleet::Waiters::default(),
             config,
             metrics: Metrics::default(),
             i18n: console::I18n::load(),
@@ -294,6 +350,7 @@ impl AppState {
 pub fn app(state: SharedState) -> Router {
     Router::new()
         .merge(api::routes(state.clone()))
+        .merge(fleet::routes(state.clone()))
         .merge(console::routes(state.clone()))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
@@ -308,8 +365,68 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     correlate::start(state.clone()).await;
+    fleet::start_watch(state.clone());
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
+        .await
+}
+
+impl CentralConfig {
+    /// The TLS material `server.tls` asks for (`None` for `off`), made on
+    /// first use for `auto`.
+    ///
+    /// # Errors
+    /// Certificate files that cannot be made or read.
+    pub fn tls_material(&self) -> Result<Option<tls::TlsMaterial>, tls::TlsError> {
+        match self.server.tls {
+            TlsMode::Off => Ok(None),
+            TlsMode::Auto => {
+                let mut extra = self.server.tls_names.clone();
+                if let Ok(addr) = self.server.listen.parse::<SocketAddr>() {
+                    if !addr.ip().is_unspecified() {
+                        extra.push(addr.ip().to_string());
+                    }
+                }
+                tls::ensure_own(
+                    &self.store.data_dir.join("tls"),
+                    &tls::default_names(&extra),
+                )
+                .map(Some)
+            }
+            TlsMode::Files => match (&self.server.tls_cert, &self.server.tls_key) {
+                (Some(c), Some(k)) => tls::from_files(c, k).map(Some),
+                _ => Err(tls::TlsError::Cert(
+                    "server.tls = \"files\" needs server.tls_cert and server.tls_key".into(),
+                )),
+            },
+        }
+    }
+}
+
+/// Serves `app` over HTTPS on `listener` until `shutdown` resolves.
+///
+/// # Errors
+/// The TLS configuration or serve I/O error.
+pub async fn serve_tls(
+    state: SharedState,
+    listener: std::net::TcpListener,
+    material: &tls::TlsMaterial,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let config = tls::server_config(material).await?;
+    let _ = state.tls_ca.set(material.ca_pem.clone());
+    correlate::start(state.clone()).await;
+    fleet::start_watch(state.clone());
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+    });
+    listener.set_nonblocking(true)?;
+    axum_server::from_tcp_rustls(listener, config)?
+        .handle(handle)
+        .serve(app(state).into_make_service_with_connect_info::<SocketAddr>())
         .await
 }
 

@@ -18,6 +18,8 @@
 //! `POST /api/v1/enroll` for its id and secret and keeps them in
 //! `state_dir/credentials.json` (mode 0600).
 
+pub mod command;
+pub mod link;
 pub mod pipeline;
 pub mod replay;
 pub mod ship;
@@ -55,6 +57,8 @@ pub struct SensorConfig {
     pub files: FilesSection,
     #[serde(default)]
     pub spool: spool::SpoolConfig,
+    #[serde(default)]
+    pub actions: command::ActionsConfig,
 }
 
 /// `[files]`: YARA over files carried in traffic and files in watched
@@ -182,6 +186,13 @@ pub struct SensorSection {
     /// Seconds between `stats` events in live capture.
     #[serde(default = "default_stats_interval")]
     pub stats_interval_secs: u64,
+    /// Seconds between heartbeats to central (health figures).
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_secs: u64,
+}
+
+fn default_heartbeat() -> u64 {
+    30
 }
 
 impl Default for SensorSection {
@@ -189,6 +200,7 @@ impl Default for SensorSection {
         SensorSection {
             state_dir: default_state_dir(),
             stats_interval_secs: default_stats_interval(),
+            heartbeat_secs: default_heartbeat(),
         }
     }
 }
@@ -209,6 +221,10 @@ pub struct CentralLink {
     /// while `state_dir/credentials.json` does not exist.
     #[serde(default)]
     pub enrolment_token: String,
+    /// SHA-256 fingerprint of central's CA (printed by `canhgac admin
+    /// sensor add`), checked at enrolment; the CA is then pinned.
+    #[serde(default)]
+    pub ca_sha256: Option<String>,
     /// Most events in one batch.
     #[serde(default = "default_batch")]
     pub batch_max_events: usize,
@@ -496,12 +512,79 @@ impl SensorConfig {
     }
 }
 
+/// A value replaced as a whole while readers keep using the one they
+/// took (rule sets reloaded by a command).
+#[derive(Debug)]
+pub struct Swap<T> {
+    inner: std::sync::RwLock<(u64, Arc<T>)>,
+}
+
+impl<T> Swap<T> {
+    pub fn new(v: Arc<T>) -> Self {
+        Swap {
+            inner: std::sync::RwLock::new((0, v)),
+        }
+    }
+
+    /// The current value.
+    pub fn load(&self) -> Arc<T> {
+        match self.inner.read() {
+            Ok(g) => Arc::clone(&g.1),
+            Err(p) => Arc::clone(&p.into_inner().1),
+        }
+    }
+
+    /// How many times the value was replaced.
+    pub fn generation(&self) -> u64 {
+        match self.inner.read() {
+            Ok(g) => g.0,
+            Err(p) => p.into_inner().0,
+        }
+    }
+
+    /// Replaces the value.
+    pub fn store(&self, v: Arc<T>) {
+        let mut g = match self.inner.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        g.0 += 1;
+        g.1 = v;
+    }
+}
+
+/// Sigma rules that a reload can replace.
+pub type SigmaSwap = Swap<crate::detect::sigma::SigmaRuleSet>;
+
+/// Loads the `[rules]` signature files with the section's variables; rules
+/// with problems are logged and skipped.
+///
+/// # Errors
+/// [`SensorError::Rules`] when rules were named and none loaded.
+pub fn load_signatures(rules: &RulesSection) -> Result<RuleSet, SensorError> {
+    let classes =
+        crate::detect::signature::parse_classifications(crate::detect::signature::DEFAULT_CLASSIFICATION);
+    let paths: Vec<&Path> = rules.files.iter().map(PathBuf::as_path).collect();
+    let (set, report) = RuleSet::load(&paths, &rules.vars(), classes);
+    for d in &report.diagnostics {
+        tracing::warn!(%d, "rule skipped");
+    }
+    if set.is_empty() && report.skipped() > 0 {
+        return Err(SensorError::Rules(report.diagnostics));
+    }
+    Ok(set)
+}
+
 /// The sensor's credentials at central.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Credentials {
     pub sensor_id: String,
     pub unit: String,
     pub secret: String,
+    /// When central stops taking the secret (microseconds); the sensor
+    /// renews it well before.
+    #[serde(default)]
+    pub secret_expires_at: Option<i64>,
 }
 
 impl Credentials {
@@ -538,78 +621,16 @@ pub enum SensorError {
 /// Counters of one sensor run.
 #[derive(Debug, Default)]
 pub struct SensorCounters {
+    /// Packets the capture saw, and those the kernel or interface dropped.
+    pub capture_received: AtomicU64,
+    pub capture_dropped: AtomicU64,
+    /// Packets that could not be decoded.
+    pub invalid_packets: AtomicU64,
     pub events_shipped: AtomicU64,
     pub batches_shipped: AtomicU64,
     pub dropped_events: AtomicU64,
     pub batches_rejected: AtomicU64,
     pub ship_retries: AtomicU64,
-}
-
-/// Loads the credentials, enrolling first if there are none.
-///
-/// # Errors
-/// [`SensorError::Enrol`] when there is no token or central refuses it.
-pub async fn credentials(
-    cfg: &SensorConfig,
-    client: &reqwest::Client,
-) -> Result<Credentials, SensorError> {
-    let path = cfg.sensor.state_dir.join("credentials.json");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        return serde_json::from_str(&text)
-            .map_err(|e| SensorError::Enrol(format!("{}: {e}", path.display())));
-    }
-    let token = cfg.central.enrolment_token.trim();
-    if token.is_empty() {
-        return Err(SensorError::Enrol(format!(
-            "no credentials at {} and no central.enrolment_token in the config",
-            path.display()
-        )));
-    }
-    let url = format!("{}/api/v1/enroll", cfg.central.url.trim_end_matches('/'));
-    let resp = client
-        .post(&url)
-        .json(&serde_json::json!({ "token": token }))
-        .send()
-        .await
-        .map_err(|e| SensorError::Enrol(format!("{url}: {e}")))?;
-    let status = resp.status();
-    if !status.is_success() {
-        let body = resp.text().await.unwrap_or_default();
-        return Err(SensorError::Enrol(format!(
-            "central answered {status}: {body}"
-        )));
-    }
-    let creds: Credentials = resp
-        .json()
-        .await
-        .map_err(|e| SensorError::Enrol(format!("bad answer from central: {e}")))?;
-    std::fs::create_dir_all(&cfg.sensor.state_dir).map_err(|source| SensorError::Io {
-        path: cfg.sensor.state_dir.clone(),
-        source,
-    })?;
-    write_private(
-        &path,
-        &serde_json::to_vec_pretty(&creds).unwrap_or_default(),
-    )?;
-    tracing::info!(sensor = %creds.sensor_id, unit = %creds.unit, "enrolled with central");
-    Ok(creds)
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SensorError> {
-    use std::io::Write;
-    let io = |source| SensorError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(io)?;
-    f.write_all(bytes).map_err(io)
 }
 
 /// Runs a sensor until its sources are done (files) or `stop` is set (live).
@@ -623,11 +644,8 @@ pub async fn run(
     stop: Arc<AtomicBool>,
     counters: Arc<SensorCounters>,
 ) -> Result<(), SensorError> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| SensorError::Http(e.to_string()))?;
-    let creds = credentials(&cfg, &client).await?;
+    let creds = link::credentials(&cfg).await?;
+    let client = link::client(&cfg.sensor.state_dir, &cfg.central.url)?;
     let identity = Identity {
         sensor_id: Some(creds.sensor_id.clone()),
         unit: Some(creds.unit.clone()),
@@ -657,25 +675,52 @@ pub async fn run(
     let reload = yara
         .as_ref()
         .map(|h| tokio::spawn(reload_on_hangup(cfg.files.clone(), Arc::clone(h))));
-    let sigma = Arc::new(load_sigma(&cfg.logs)?);
+    let sigma = Arc::new(Swap::new(Arc::new(load_sigma(&cfg.logs)?)));
+    let signatures = Arc::new(Swap::new(rules));
     let syslog = start_syslog(&cfg.logs, &identity, Arc::clone(&spool), Arc::clone(&sigma)).await?;
 
     let capture_cfg = cfg.clone();
     let capture_stop = Arc::clone(&stop);
     let capture_counters = Arc::clone(&counters);
     let capture_spool = Arc::clone(&spool);
+    let runner = command::Runner {
+        cfg: cfg.clone(),
+        signatures: Arc::clone(&signatures),
+        sigma: Arc::clone(&sigma),
+        yara: yara.clone(),
+        spool: Arc::clone(&spool),
+        identity: identity.clone(),
+    };
+    let (capture_sigma, capture_signatures) = (Arc::clone(&sigma), Arc::clone(&signatures));
     let capture = tokio::task::spawn_blocking(move || {
         produce(
             &capture_cfg,
-            rules,
+            capture_signatures,
             yara,
-            sigma,
+            capture_sigma,
             identity,
             &capture_spool,
             &capture_stop,
             &capture_counters,
         )
     });
+    let creds = Arc::new(link::CredStore::new(&cfg.sensor.state_dir, creds));
+    let link = link::Link {
+        client: client.clone(),
+        base: cfg.central.url.trim_end_matches('/').to_string(),
+        creds: Arc::clone(&creds),
+    };
+    let background = [
+        tokio::spawn(link::heartbeats(
+            link.clone(),
+            Duration::from_secs(cfg.sensor.heartbeat_secs.max(1)),
+            Arc::clone(&spool),
+            Arc::clone(&counters),
+            Arc::clone(&signatures),
+            Arc::clone(&sigma),
+        )),
+        tokio::spawn(command::poll(link.clone(), runner, Arc::clone(&stop))),
+    ];
     let settings = ship::ShipSettings {
         url: format!("{}/api/v1/events", cfg.central.url.trim_end_matches('/')),
         max_events: cfg.central.batch_max_events,
@@ -687,7 +732,7 @@ pub async fn run(
     let shipper = tokio::spawn(ship::run(
         Arc::clone(&spool),
         client.clone(),
-        creds.clone(),
+        Arc::clone(&creds),
         settings,
         Arc::clone(&counters),
         Arc::clone(&stop),
@@ -701,6 +746,11 @@ pub async fn run(
     spool.close_input();
     let ship_res = shipper.await;
     spool.sync();
+    // a last heartbeat, so central's figures include the end of the run
+    link::heartbeat_once(&link, &spool, &counters, &signatures, &sigma).await;
+    for t in background {
+        t.abort();
+    }
     if let Some(r) = reload {
         r.abort();
     }
@@ -719,7 +769,7 @@ pub async fn run(
 ///
 /// # Errors
 /// Rules were named and none could be loaded.
-fn load_sigma(logs: &LogsSection) -> Result<crate::detect::sigma::SigmaRuleSet, SensorError> {
+pub(crate) fn load_sigma(logs: &LogsSection) -> Result<crate::detect::sigma::SigmaRuleSet, SensorError> {
     let paths: Vec<&Path> = logs.sigma.iter().map(PathBuf::as_path).collect();
     let (mut set, report) = crate::detect::sigma::SigmaRuleSet::load(&paths);
     for d in &report.diagnostics {
@@ -750,7 +800,7 @@ async fn start_syslog(
     logs: &LogsSection,
     identity: &Identity,
     spool: Arc<spool::Spool>,
-    sigma: Arc<crate::detect::sigma::SigmaRuleSet>,
+    sigma: Arc<SigmaSwap>,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, SensorError> {
     use crate::logs::syslog;
     if logs.syslog_udp.is_none() && logs.syslog_tcp.is_none() {
@@ -787,7 +837,7 @@ async fn start_syslog(
             ev.sensor_id = identity.sensor_id.clone();
             ev.unit = identity.unit.clone();
             ev.log = Some(log_record(m.source, None, m.text, m.truncated));
-            let mut batch = sigma.alerts(&ev);
+            let mut batch = sigma.load().alerts(&ev);
             batch.insert(0, ev);
             // a live source: when the spool is full it evicts, never waits
             spool.append(&batch, spool::Full::Evict);
@@ -824,9 +874,9 @@ async fn reload_on_hangup(files: FilesSection, handle: Arc<RulesHandle>) {
 #[allow(clippy::too_many_arguments)]
 fn produce(
     cfg: &SensorConfig,
-    rules: Arc<RuleSet>,
+    signatures: Arc<Swap<RuleSet>>,
     yara: Option<Arc<RulesHandle>>,
-    sigma: Arc<crate::detect::sigma::SigmaRuleSet>,
+    sigma: Arc<SigmaSwap>,
     identity: Identity,
     spool: &Arc<spool::Spool>,
     stop: &AtomicBool,
@@ -849,7 +899,7 @@ fn produce(
             sink,
         )
     });
-    let mut pipeline = Pipeline::with_config(rules, identity, pcfg);
+    let mut pipeline = Pipeline::with_config(signatures.load(), identity, pcfg);
     pipeline.scan_counters = pool.as_ref().map(|p| Arc::clone(&p.counters));
     let watching = pool.is_some() && !cfg.files.watch.is_empty();
     let following = !cfg.logs.follow.is_empty();
@@ -876,6 +926,7 @@ fn produce(
             &mut pipeline,
             pool.as_ref(),
             &sigma,
+            &signatures,
             spool,
             stop,
             counters,
@@ -923,7 +974,7 @@ fn follow_logs(
     logs: &LogsSection,
     state_dir: &Path,
     identity: &Identity,
-    sigma: &crate::detect::sigma::SigmaRuleSet,
+    sigma: &SigmaSwap,
     spool: &spool::Spool,
     stop: &AtomicBool,
 ) {
@@ -947,6 +998,7 @@ fn follow_logs(
         }
         let now = chrono::Utc::now().timestamp_micros();
         let mut batch = Vec::new();
+        let sigma = sigma.load();
         for l in lines.drain(..) {
             let mut ev = Event::new("log", now);
             ev.sensor_id = identity.sensor_id.clone();
@@ -1008,11 +1060,20 @@ fn capture_sources(
     cfg: &SensorConfig,
     pipeline: &mut Pipeline,
     pool: Option<&ScanPool>,
-    sigma: &crate::detect::sigma::SigmaRuleSet,
+    sigma: &SigmaSwap,
+    signatures: &Swap<RuleSet>,
     spool: &spool::Spool,
     stop: &AtomicBool,
     counters: &SensorCounters,
 ) -> Result<(), SensorError> {
+    let mut rules_generation = signatures.generation();
+    let mut reload = |pipeline: &mut Pipeline| {
+        let g = signatures.generation();
+        if g != rules_generation {
+            rules_generation = g;
+            pipeline.set_rules(signatures.load());
+        }
+    };
     let mut events = Vec::new();
     // Files wait for room in the spool; live capture cannot, so it evicts.
     let send_wait = |evs: &mut Vec<Event>| {
@@ -1033,6 +1094,7 @@ fn capture_sources(
             .unwrap_or(0);
         let mut last = done;
         let now = chrono::Utc::now().timestamp_micros();
+        let sigma = sigma.load();
         for line in lines {
             if line.line_no <= done {
                 continue;
@@ -1090,6 +1152,12 @@ fn capture_sources(
         pipeline.finish(&mut events);
         hand_over(pipeline, pool, true);
         events.push(pipeline.stats_event(last_ts, None));
+        counters
+            .capture_received
+            .store(pipeline.stats.packets, Ordering::Relaxed);
+        counters
+            .invalid_packets
+            .store(pipeline.stats.invalid, Ordering::Relaxed);
         send_wait(&mut events);
         tracing::info!(
             packets = pipeline.stats.packets,
@@ -1116,6 +1184,7 @@ fn capture_sources(
         evs.clear();
     };
     while !stop.load(Ordering::Relaxed) {
+        reload(pipeline);
         let n = live.poll(256, |pkt| {
             pipeline.process(&pkt, &mut events);
         })?;
@@ -1124,6 +1193,13 @@ fn capture_sources(
         if last_stats.elapsed() >= stats_every {
             last_stats = std::time::Instant::now();
             let k = live.stats();
+            counters.capture_received.store(k.received, Ordering::Relaxed);
+            counters
+                .capture_dropped
+                .store(k.dropped + k.if_dropped, Ordering::Relaxed);
+            counters
+                .invalid_packets
+                .store(pipeline.stats.invalid, Ordering::Relaxed);
             let mut ev = pipeline.stats_event(
                 chrono::Utc::now().timestamp_micros(),
                 Some((k.received, k.dropped + k.if_dropped)),

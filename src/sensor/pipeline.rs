@@ -847,6 +847,11 @@ impl Pipeline {
 
     /// A new event stamped with this pipeline's identity.
     /// Who this pipeline's events are from.
+    /// Swaps in another rule set (a reload from the command channel).
+    pub fn set_rules(&mut self, rules: Arc<RuleSet>) {
+        self.engine.set_rules(rules);
+    }
+
     pub fn identity(&self) -> &Identity {
         &self.identity
     }

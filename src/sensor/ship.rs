@@ -23,7 +23,8 @@ use std::time::Duration;
 use rand::Rng;
 
 use super::spool::{Batch, Record, Spool};
-use super::{Credentials, SensorCounters, SensorError};
+use super::link::CredStore;
+use super::{SensorCounters, SensorError};
 
 /// Batch limits and pacing.
 #[derive(Debug, Clone)]
@@ -69,7 +70,7 @@ pub fn encode_batch(records: &[Record], level: i32) -> std::io::Result<Vec<u8>> 
 pub async fn run(
     spool: Arc<Spool>,
     client: reqwest::Client,
-    creds: Credentials,
+    creds: Arc<CredStore>,
     settings: ShipSettings,
     counters: Arc<SensorCounters>,
     stop: Arc<AtomicBool>,
@@ -204,7 +205,7 @@ async fn collect(spool: &Spool, max_events: usize, s: &ShipSettings) -> Result<B
 async fn send(
     client: &reqwest::Client,
     url: &str,
-    creds: &Credentials,
+    creds: &CredStore,
     body: &[u8],
     first: u64,
     last: u64,

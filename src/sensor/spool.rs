@@ -474,7 +474,19 @@ impl Spool {
                     "spool segment damaged (torn write or corruption); keeping its valid records"
                 );
             }
+            // checkpoints count even in acknowledged records: they say how
+            // far the sources were read
+            for f in sc.records.iter().filter(|f| f.class == Class::Checkpoint) {
+                let (o, l) = f.payload;
+                if let Ok(c) = serde_json::from_slice::<CheckpointRecord>(&buf[o..o + l]) {
+                    checkpoints.insert(c.source, c.position);
+                }
+            }
             if keep.is_empty() {
+                if !checkpoints.is_empty() {
+                    let cps = serde_json::to_vec(&checkpoints).unwrap_or_default();
+                    write_atomic(&dir.join("checkpoints.json"), &cps)?;
+                }
                 std::fs::remove_file(&path).map_err(io_err(&path))?;
                 continue;
             }
@@ -488,12 +500,6 @@ impl Spool {
             for f in &keep {
                 seg.classes[f.class as usize] += 1;
                 seg.last = f.seq;
-                if f.class == Class::Checkpoint {
-                    let (o, l) = f.payload;
-                    if let Ok(c) = serde_json::from_slice::<CheckpointRecord>(&buf[o..o + l]) {
-                        checkpoints.insert(c.source, c.position);
-                    }
-                }
             }
             if damaged || keep.len() != sc.records.len() {
                 let mut out = Vec::with_capacity(buf.len());
@@ -655,12 +661,17 @@ impl Spool {
         g.acked = seq;
         let path = g.dir.join("acked");
         write_atomic(&path, seq.to_string().as_bytes())?;
-        if g.segments.len() > 1 && g.segments.front().is_some_and(|s| s.last <= seq) {
+        if g.segments.front().is_some_and(|s| s.last <= seq) {
             // the checkpoints in the segments about to go must outlive them
             let cps = serde_json::to_vec(&g.checkpoints).unwrap_or_default();
             write_atomic(&g.dir.join("checkpoints.json"), &cps)?;
         }
-        while g.segments.len() > 1 && g.segments.front().is_some_and(|s| s.last <= seq) {
+        while g.segments.front().is_some_and(|s| s.last <= seq) {
+            if g.segments.len() == 1 {
+                // the segment being written: the next append starts anew
+                g.sync_now();
+                g.active = None;
+            }
             if let Some(s) = g.segments.pop_front() {
                 g.remove_segment_file(&s)?;
             }
@@ -1098,7 +1109,8 @@ mod tests {
         assert_eq!(ids(&rest), want[200..]);
         assert_eq!(sp.stats().pending, 0);
         // acknowledged segments are gone
-        assert_eq!(sp.stats().segments, 1);
+        assert_eq!(sp.stats().segments, 0);
+        assert_eq!(sp.stats().bytes, 0);
         // new appends continue the sequence
         sp.push(&ev("alert", 1), Full::Evict);
         let b = sp.read(10, 1 << 20).unwrap();

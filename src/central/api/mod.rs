@@ -39,6 +39,7 @@ pub fn routes(state: SharedState) -> Router {
         .route("/api/v1/incidents", get(list_incidents))
         .route("/api/v1/incidents/{id}", get(get_incident))
         .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/ca.pem", get(ca_pem))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state(state)
@@ -53,7 +54,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-async fn authenticate_sensor(state: &SharedState, headers: &HeaderMap) -> Result<Sensor, AppError> {
+pub(crate) async fn authenticate_sensor(state: &SharedState, headers: &HeaderMap) -> Result<Sensor, AppError> {
     let unauthorized = |m: &str| AppError::Unauthorized(m.to_string());
     let Some(token) = bearer(headers) else {
         return Err(unauthorized(
@@ -67,7 +68,7 @@ async fn authenticate_sensor(state: &SharedState, headers: &HeaderMap) -> Result
         .store
         .authenticate_sensor(name, &auth::token_hash(secret))
         .await?
-        .ok_or_else(|| unauthorized("unknown or revoked sensor"))
+        .ok_or_else(|| unauthorized("unknown, revoked or expired sensor credentials"))
 }
 
 /// Parses an NDJSON (or JSON array) batch; errors name the line and column.
@@ -315,7 +316,7 @@ async fn enroll(
     .into_response())
 }
 
-async fn authenticate_user(state: &SharedState, headers: &HeaderMap) -> Result<User, AppError> {
+pub(crate) async fn authenticate_user(state: &SharedState, headers: &HeaderMap) -> Result<User, AppError> {
     let Some(token) = bearer(headers) else {
         return Err(AppError::Unauthorized(
             "missing `Authorization: Bearer TOKEN` (create one with `canhgac admin token create --user NAME`)".into(),
@@ -468,6 +469,13 @@ async fn get_incident(
         .await?
         .ok_or(AppError::NotFound)?;
     Ok(Json(json!({ "incident": incident, "alerts": alerts })).into_response())
+}
+
+/// The CA certificate sensors pin (public; a sensor checks its fingerprint
+/// against the one the administrator gave it).
+async fn ca_pem(State(state): State<SharedState>) -> Result<Response, AppError> {
+    let pem = state.tls_ca.get().ok_or(AppError::NotFound)?;
+    Ok(([(header::CONTENT_TYPE, "application/x-pem-file")], pem.clone()).into_response())
 }
 
 async fn openapi() -> Response {

@@ -117,6 +117,8 @@ pub struct Sensor {
     pub unit_name: String,
     pub revoked_at: Option<i64>,
     pub last_seen: Option<i64>,
+    /// When the sensor's secret stops working.
+    pub secret_expires_at: Option<i64>,
 }
 
 /// An alert row.
@@ -201,6 +203,11 @@ pub struct IngestOutcome {
     /// Alerts that opened a new incident.
     pub incidents_opened: u64,
 }
+
+/// How long an enrolment token works: 7 days.
+pub const ENROL_VALID_MICROS: i64 = 7 * 86_400 * 1_000_000;
+/// How long a sensor's secret works before it must be renewed: 365 days.
+pub const SECRET_VALID_MICROS: i64 = 365 * 86_400 * 1_000_000;
 
 /// The pseudo-sensor central's own events (correlation results) come from;
 /// `@` keeps it apart from the names an administrator can give.
@@ -508,9 +515,11 @@ impl Store {
             )));
         }
         let now = now_micros();
+        let expires = now + ENROL_VALID_MICROS;
         dispatch!(self, p => {
-            sqlx::query("INSERT INTO sensors (name, unit_id, enrol_hash, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(name).bind(unit.id).bind(enrol_hash).bind(now).execute(p).await?;
+            sqlx::query("INSERT INTO sensors (name, unit_id, enrol_hash, created_at, enrol_expires_at) \
+                         VALUES ($1, $2, $3, $4, $5)")
+                .bind(name).bind(unit.id).bind(enrol_hash).bind(now).bind(expires).execute(p).await?;
         });
         self.sensor(name)
             .await?
@@ -523,14 +532,15 @@ impl Store {
     /// The database error.
     pub async fn sensor(&self, name: &str) -> Result<Option<Sensor>, StoreError> {
         Ok(dispatch!(self, p => sqlx::query_as::<_, Sensor>(
-            "SELECT s.id, s.name, s.unit_id, u.name AS unit_name, s.revoked_at, s.last_seen \
+            "SELECT s.id, s.name, s.unit_id, u.name AS unit_name, s.revoked_at, s.last_seen, s.secret_expires_at \
              FROM sensors s JOIN units u ON u.id = s.unit_id WHERE s.name = $1")
             .bind(name).fetch_optional(p).await?))
     }
 
     /// Exchanges a one-time enrolment token for the sensor's secret: the
-    /// token is cleared so that it works once. Returns the sensor, or `None`
-    /// for an unknown, used or revoked token.
+    /// token is cleared so that it works once, and the secret is valid for
+    /// [`SECRET_VALID_MICROS`] (the sensor renews it before then). Returns
+    /// the sensor, or `None` for an unknown, used, expired or revoked token.
     ///
     /// # Errors
     /// The database error.
@@ -541,16 +551,19 @@ impl Store {
     ) -> Result<Option<Sensor>, StoreError> {
         let now = now_micros();
         let name: Option<(String,)> = dispatch!(self, p => sqlx::query_as(
-            "UPDATE sensors SET enrol_hash = NULL, secret_hash = $1, enrolled_at = $2 \
-             WHERE enrol_hash = $3 AND revoked_at IS NULL RETURNING name")
-            .bind(secret_hash).bind(now).bind(enrol_hash).fetch_optional(p).await?);
+            "UPDATE sensors SET enrol_hash = NULL, secret_hash = $1, enrolled_at = $2, \
+             secret_expires_at = $4 \
+             WHERE enrol_hash = $3 AND revoked_at IS NULL \
+             AND (enrol_expires_at IS NULL OR enrol_expires_at > $2) RETURNING name")
+            .bind(secret_hash).bind(now).bind(enrol_hash).bind(now + SECRET_VALID_MICROS)
+            .fetch_optional(p).await?);
         match name {
             Some((n,)) => self.sensor(&n).await,
             None => Ok(None),
         }
     }
 
-    /// The sensor that owns `secret_hash`, if not revoked.
+    /// The sensor that owns `secret_hash`, if not revoked or expired.
     ///
     /// # Errors
     /// The database error.
@@ -560,10 +573,11 @@ impl Store {
         secret_hash: &str,
     ) -> Result<Option<Sensor>, StoreError> {
         Ok(dispatch!(self, p => sqlx::query_as::<_, Sensor>(
-            "SELECT s.id, s.name, s.unit_id, u.name AS unit_name, s.revoked_at, s.last_seen \
+            "SELECT s.id, s.name, s.unit_id, u.name AS unit_name, s.revoked_at, s.last_seen, s.secret_expires_at \
              FROM sensors s JOIN units u ON u.id = s.unit_id \
-             WHERE s.name = $1 AND s.secret_hash = $2 AND s.revoked_at IS NULL")
-            .bind(name).bind(secret_hash).fetch_optional(p).await?))
+             WHERE s.name = $1 AND s.secret_hash = $2 AND s.revoked_at IS NULL \
+             AND (s.secret_expires_at IS NULL OR s.secret_expires_at > $3)")
+            .bind(name).bind(secret_hash).bind(now_micros()).fetch_optional(p).await?))
     }
 
     /// Revokes a sensor: its credentials stop working at once.
@@ -573,7 +587,7 @@ impl Store {
     pub async fn revoke_sensor(&self, name: &str) -> Result<(), StoreError> {
         let now = now_micros();
         let n = dispatch!(self, p => sqlx::query(
-            "UPDATE sensors SET revoked_at = $1, enrol_hash = NULL WHERE name = $2")
+            "UPDATE sensors SET revoked_at = $1, enrol_hash = NULL, state = 'revoked' WHERE name = $2")
             .bind(now).bind(name).execute(p).await?.rows_affected());
         if n == 0 {
             return Err(StoreError::NotFound(format!("no sensor `{name}`")));
@@ -926,3 +940,6 @@ impl Store {
             .bind(&scope).fetch_all(p).await?))
     }
 }
+
+mod fleet;
+pub use fleet::{CommandRow, SensorRow};

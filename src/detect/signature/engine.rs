@@ -166,6 +166,13 @@ impl Engine {
         &self.rules
     }
 
+    /// Swaps in another rule set (a reload); thresholds keep counting.
+    pub fn set_rules(&mut self, rules: Arc<RuleSet>) {
+        self.rules = rules;
+        self.candidates.clear();
+        self.seen.clear();
+    }
+
     /// Threshold-table evictions so far.
     pub fn threshold_evictions(&self) -> u64 {
         self.thresholds.evictions()
