@@ -17,7 +17,8 @@
 //! len: u32 LE   length of the payload
 //! crc: u32 LE   CRC-32 (IEEE) of seq, class and payload
 //! seq: u64 LE   the record's sequence number
-//! class: u8     0 alert, 1 other events, 2 protocol metadata, 3 checkpoint
+//! class: u8     0 alert, 1 other events, 2 protocol metadata, 3 checkpoint;
+//!               bit 7 set: more records of the same append follow
 //! payload       the event as one line of EVE JSON (no newline); for a
 //!               checkpoint, `{"source": KEY, "position": JSON}`
 //! ```
@@ -27,6 +28,11 @@
 //! after a kill the source resumes from the last checkpoint in the spool, so
 //! a line is never read into two events. Checkpoints are not shipped; they
 //! survive the deletion of their segment in `checkpoints.json`.
+//!
+//! The records of one append form a group: every record but the last has
+//! bit 7 of its class set. At open, a group cut short (a torn tail, or
+//! damage inside it) is dropped whole: its events and its checkpoint go
+//! together, so the source re-reads those lines and nothing is doubled.
 //!
 //! # Invariants
 //!
@@ -175,6 +181,9 @@ pub struct SpoolStats {
     pub corrupt_bytes: u64,
     /// Damaged places found (one per run of bad bytes).
     pub corrupt_records: u64,
+    /// Records dropped at open because their append was cut short (their
+    /// source reads them again).
+    pub torn_records: u64,
     /// Appends that failed to reach the disk (disk full, I/O error).
     pub write_errors: u64,
 }
@@ -272,8 +281,8 @@ fn crc(seq: u64, class: u8, payload: &[u8]) -> u32 {
 }
 
 /// Appends one encoded record to `out`.
-pub fn encode(out: &mut Vec<u8>, seq: u64, class: Class, payload: &[u8]) {
-    let c = class as u8;
+pub fn encode(out: &mut Vec<u8>, seq: u64, class: Class, more: bool, payload: &[u8]) {
+    let c = class as u8 | if more { 0x80 } else { 0 };
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc(seq, c, payload).to_le_bytes());
     out.extend_from_slice(&seq.to_le_bytes());
@@ -286,6 +295,8 @@ pub fn encode(out: &mut Vec<u8>, seq: u64, class: Class, payload: &[u8]) {
 pub struct Found {
     pub seq: u64,
     pub class: Class,
+    /// More records of the same append follow.
+    pub more: bool,
     /// Offset of the payload and its length.
     pub payload: (usize, usize),
     /// Offset just past the record.
@@ -304,7 +315,7 @@ fn record_at(buf: &[u8], pos: usize) -> Result<Found, bool> {
     let mut s = [0u8; 8];
     s.copy_from_slice(&h[8..16]);
     let seq = u64::from_le_bytes(s);
-    let Some(class) = Class::from_u8(h[16]) else {
+    let Some(class) = Class::from_u8(h[16] & 0x7f) else {
         return Err(false);
     };
     if len > MAX_RECORD || seq == 0 {
@@ -320,6 +331,7 @@ fn record_at(buf: &[u8], pos: usize) -> Result<Found, bool> {
     Ok(Found {
         seq,
         class,
+        more: h[16] & 0x80 != 0,
         payload: (start, len),
         end: start + len,
     })
@@ -450,15 +462,33 @@ impl Spool {
             // records at or below what we already have are old (acked, or
             // a duplicate after damage): they are kept out
             let sc = scan(&buf, start, true);
-            let mut keep: Vec<&Found> = Vec::with_capacity(sc.records.len());
-            let mut prev = last_seq;
+            // whole groups only (see the module doc)
+            let mut complete: Vec<&Found> = Vec::with_capacity(sc.records.len());
+            let mut pending: Vec<&Found> = Vec::new();
+            let mut torn = 0u64;
+            let mut prev_end = start;
             for f in &sc.records {
+                if f.payload.0 - HEADER != prev_end {
+                    torn += pending.len() as u64;
+                    pending.clear();
+                }
+                pending.push(f);
+                if !f.more {
+                    complete.append(&mut pending);
+                }
+                prev_end = f.end;
+            }
+            torn += pending.len() as u64;
+            stats.torn_records += torn;
+            let mut keep: Vec<&Found> = Vec::with_capacity(complete.len());
+            let mut prev = last_seq;
+            for f in &complete {
                 if f.seq > prev {
                     prev = f.seq;
                     keep.push(f);
                 }
             }
-            let damaged = !magic_ok || !sc.damage.is_empty();
+            let damaged = !magic_ok || !sc.damage.is_empty() || torn > 0;
             for (_, len) in &sc.damage {
                 stats.corrupt_bytes += *len as u64;
                 stats.corrupt_records += 1;
@@ -470,13 +500,14 @@ impl Spool {
                 tracing::warn!(
                     segment = %path.display(),
                     damaged_bytes = sc.damage.iter().map(|d| d.1).sum::<usize>(),
+                    dropped_unfinished = torn,
                     kept = keep.len(),
                     "spool segment damaged (torn write or corruption); keeping its valid records"
                 );
             }
             // checkpoints count even in acknowledged records: they say how
             // far the sources were read
-            for f in sc.records.iter().filter(|f| f.class == Class::Checkpoint) {
+            for f in complete.iter().filter(|f| f.class == Class::Checkpoint) {
                 let (o, l) = f.payload;
                 if let Ok(c) = serde_json::from_slice::<CheckpointRecord>(&buf[o..o + l]) {
                     checkpoints.insert(c.source, c.position);
@@ -506,7 +537,7 @@ impl Spool {
                 out.extend_from_slice(MAGIC);
                 for f in &keep {
                     let (o, l) = f.payload;
-                    encode(&mut out, f.seq, f.class, &buf[o..o + l]);
+                    encode(&mut out, f.seq, f.class, false, &buf[o..o + l]);
                 }
                 write_atomic(&path, &out)?;
                 seg.bytes = out.len() as u64;
@@ -580,30 +611,28 @@ impl Spool {
             }
         }
         let first = g.next_seq;
-        let mut seq = first;
-        let mut classes = Vec::with_capacity(events.len() + 1);
+        let mut records: Vec<(Class, Vec<u8>)> = Vec::with_capacity(events.len() + 1);
         for ev in events {
-            let payload = match serde_json::to_vec(ev) {
-                Ok(p) if p.len() <= MAX_RECORD => p,
+            match serde_json::to_vec(ev) {
+                Ok(p) if p.len() <= MAX_RECORD => records.push((Class::of(&ev.event_type), p)),
                 _ => {
                     g.stats.write_errors += 1;
                     *g.stats.dropped.entry(ev.event_type.clone()).or_default() += 1;
-                    continue;
                 }
-            };
-            let class = Class::of(&ev.event_type);
-            encode(&mut buf, seq, class, &payload);
-            classes.push(class);
-            seq += 1;
+            }
         }
         let cp = checkpoint.map(|(source, position)| CheckpointRecord {
             source: source.to_string(),
             position,
         });
         if let Some(c) = &cp {
-            let payload = serde_json::to_vec(c).unwrap_or_default();
-            encode(&mut buf, seq, Class::Checkpoint, &payload);
-            classes.push(Class::Checkpoint);
+            records.push((Class::Checkpoint, serde_json::to_vec(c).unwrap_or_default()));
+        }
+        let n = records.len();
+        let mut classes = Vec::with_capacity(n);
+        for (i, (class, payload)) in records.iter().enumerate() {
+            encode(&mut buf, first + i as u64, *class, i + 1 < n, payload);
+            classes.push(*class);
         }
         if let Err(e) = g.write(&buf, first, &classes) {
             g.stats.write_errors += events.len() as u64;
@@ -984,7 +1013,7 @@ impl Inner {
                 dropped += 1;
                 continue;
             }
-            encode(&mut out, f.seq, f.class, payload);
+            encode(&mut out, f.seq, f.class, false, payload);
             classes[f.class as usize] += 1;
             if f.seq >= self.read.next {
                 evictable[f.class as usize] += 1;
@@ -1178,7 +1207,9 @@ mod tests {
         let events: Vec<Event> = (0..20).map(|i| ev("alert", i)).collect();
         {
             let sp = Spool::open(d.path(), small()).unwrap();
-            sp.append(&events, Full::Evict);
+            for e in &events {
+                sp.push(e, Full::Evict);
+            }
         }
         let seg = last_segment(d.path());
         let mut bytes = std::fs::read(&seg).unwrap();
@@ -1200,6 +1231,35 @@ mod tests {
         let sp = Spool::open(d.path(), small()).unwrap();
         assert!(sp.stats().corrupt_records >= 1);
         assert_eq!(sp.stats().pending, 0);
+    }
+
+    #[test]
+    fn a_torn_append_goes_whole_with_its_checkpoint() {
+        let d = tempfile::tempdir().unwrap();
+        {
+            let sp = Spool::open(d.path(), small()).unwrap();
+            let a: Vec<Event> = (0..5).map(|i| ev("log", i)).collect();
+            sp.append_at(&a, Some(("file:/x", serde_json::json!({ "line": 5 }))), Full::Wait);
+            let b: Vec<Event> = (5..10).map(|i| ev("log", i)).collect();
+            sp.append_at(&b, Some(("file:/x", serde_json::json!({ "line": 10 }))), Full::Wait);
+        }
+        // the power went while the second append was on its way to disk:
+        // its checkpoint and part of its events are missing
+        let seg = last_segment(d.path());
+        let len = std::fs::metadata(&seg).unwrap().len();
+        let f = OpenOptions::new().write(true).open(&seg).unwrap();
+        f.set_len(len - 120).unwrap();
+        drop(f);
+        let sp = Spool::open(d.path(), small()).unwrap();
+        let st = sp.stats();
+        assert!(st.torn_records >= 4, "{st:?}");
+        // the source resumes after the first append, and only its events
+        // are left to ship: nothing is doubled when lines 6-10 are re-read
+        assert_eq!(
+            sp.checkpoint("file:/x"),
+            Some(serde_json::json!({ "line": 5 }))
+        );
+        assert_eq!(drain(&sp).len(), 5);
     }
 
     #[test]
