@@ -761,7 +761,11 @@ fn read_bundle(dir: &Path) -> Result<serde_json::Map<String, serde_json::Value>>
             if p.is_dir() {
                 stack.push(p);
             } else {
-                let rel = p.strip_prefix(dir).unwrap_or(&p).to_string_lossy().into_owned();
+                let rel = p
+                    .strip_prefix(dir)
+                    .unwrap_or(&p)
+                    .to_string_lossy()
+                    .into_owned();
                 let text = std::fs::read_to_string(&p)
                     .with_context(|| format!("{}: bundles hold text rule files", p.display()))?;
                 out.insert(rel, serde_json::Value::String(text));
@@ -878,18 +882,25 @@ async fn cmd_admin(config: Option<PathBuf>, command: AdminCommand) -> Result<()>
                     .last_heartbeat
                     .or(r.last_seen)
                     .and_then(chrono::DateTime::from_timestamp_micros)
-                    .map_or("never".to_string(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+                    .map_or("never".to_string(), |t| {
+                        t.format("%Y-%m-%d %H:%M:%S").to_string()
+                    });
                 println!(
                     "{:<24} {:<20} {:<8} last {}  spool {} B  pending {}  dropped {}  ev/s {}",
                     r.name,
                     r.unit,
-                    if r.revoked_at.is_some() { "revoked" } else { r.state.as_str() },
+                    if r.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        r.state.as_str()
+                    },
                     last,
                     h["spool"]["bytes"],
                     h["spool"]["pending"],
-                    h["spool"]["dropped"]
-                        .as_object()
-                        .map_or(0, |m| m.values().filter_map(serde_json::Value::as_u64).sum::<u64>()),
+                    h["spool"]["dropped"].as_object().map_or(0, |m| m
+                        .values()
+                        .filter_map(serde_json::Value::as_u64)
+                        .sum::<u64>()),
                     h["events_per_sec"],
                 );
             }
@@ -908,9 +919,17 @@ async fn cmd_admin(config: Option<PathBuf>, command: AdminCommand) -> Result<()>
             if let Err(e) = canhgac::central::fleet::check_command(&store, &kind, &args).await {
                 bail!("{e}");
             }
-            let ttl = ttl_secs.unwrap_or(cfg.sensors.command_ttl_secs).clamp(1, 7 * 86_400);
+            let ttl = ttl_secs
+                .unwrap_or(cfg.sensors.command_ttl_secs)
+                .clamp(1, 7 * 86_400);
             let id = store
-                .add_command(&name, &kind, &args, "admin-cli", i64::try_from(ttl * 1_000_000).unwrap_or(i64::MAX))
+                .add_command(
+                    &name,
+                    &kind,
+                    &args,
+                    "admin-cli",
+                    i64::try_from(ttl * 1_000_000).unwrap_or(i64::MAX),
+                )
                 .await?;
             println!("command {id} queued for {name}; the sensor takes it on its next poll");
         }
@@ -922,10 +941,17 @@ async fn cmd_admin(config: Option<PathBuf>, command: AdminCommand) -> Result<()>
             let n = files.len();
             let digest = canhgac::central::fleet::bundle_digest(&files);
             let v = store
-                .add_bundle(&name, &serde_json::Value::Object(files), &digest, "admin-cli")
+                .add_bundle(
+                    &name,
+                    &serde_json::Value::Object(files),
+                    &digest,
+                    "admin-cli",
+                )
                 .await?;
             println!("bundle {name} version {v}: {n} file(s), sha256 {digest}");
-            println!("send it: canhgac admin sensor command SENSOR update_rules --args '{{\"bundle\":\"{name}\",\"version\":{v}}}'");
+            println!(
+                "send it: canhgac admin sensor command SENSOR update_rules --args '{{\"bundle\":\"{name}\",\"version\":{v}}}'"
+            );
         }
         AdminCommand::Sensor {
             command: SensorCommand::Revoke { name },

@@ -386,7 +386,13 @@ pub async fn queue(
         .clamp(1, 7 * 86_400);
     let id = state
         .store
-        .add_command(sensor, kind, args, by, i64::try_from(ttl * 1_000_000).unwrap_or(i64::MAX))
+        .add_command(
+            sensor,
+            kind,
+            args,
+            by,
+            i64::try_from(ttl * 1_000_000).unwrap_or(i64::MAX),
+        )
         .await?;
     if let Some(s) = state.store.sensor(sensor).await? {
         state.waiters.wake(s.id);
@@ -407,7 +413,15 @@ async fn queue_command(
     } else {
         body.args
     };
-    let id = queue(&state, &name, &body.kind, &args, &user.username, body.ttl_secs).await?;
+    let id = queue(
+        &state,
+        &name,
+        &body.kind,
+        &args,
+        &user.username,
+        body.ttl_secs,
+    )
+    .await?;
     Ok((axum::http::StatusCode::CREATED, Json(json!({ "id": id }))).into_response())
 }
 
@@ -469,7 +483,11 @@ pub async fn watch_once(state: &SharedState) -> Result<Vec<String>, super::store
         if r.revoked_at.is_some() || r.enrolled_at.is_none() {
             continue;
         }
-        let last = r.last_heartbeat.max(r.last_seen).or(r.enrolled_at).unwrap_or(now);
+        let last = r
+            .last_heartbeat
+            .max(r.last_seen)
+            .or(r.enrolled_at)
+            .unwrap_or(now);
         let age = (now - last) / 1_000_000;
         let state_now = if age >= i64::try_from(cfg.offline_secs).unwrap_or(i64::MAX) {
             "offline"

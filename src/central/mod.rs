@@ -382,10 +382,10 @@ impl CentralConfig {
             TlsMode::Off => Ok(None),
             TlsMode::Auto => {
                 let mut extra = self.server.tls_names.clone();
-                if let Ok(addr) = self.server.listen.parse::<SocketAddr>() {
-                    if !addr.ip().is_unspecified() {
-                        extra.push(addr.ip().to_string());
-                    }
+                if let Ok(addr) = self.server.listen.parse::<SocketAddr>()
+                    && !addr.ip().is_unspecified()
+                {
+                    extra.push(addr.ip().to_string());
                 }
                 tls::ensure_own(
                     &self.store.data_dir.join("tls"),

@@ -61,7 +61,9 @@ fn cert_err(e: impl std::fmt::Display) -> TlsError {
 
 /// SHA-256 of the first certificate in `pem`, lower-case hex.
 pub fn fingerprint(pem: &str) -> Option<String> {
-    let der = CertificateDer::pem_slice_iter(pem.as_bytes()).next()?.ok()?;
+    let der = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .next()?
+        .ok()?;
     Some(hex::encode(Sha256::digest(der.as_ref())))
 }
 
@@ -275,7 +277,10 @@ mod tests {
         assert_eq!(a.chain_pem, b.chain_pem);
         let c = ensure_own(d.path(), &default_names(&["soc.example".into()])).unwrap();
         assert_eq!(a.ca_sha256, c.ca_sha256, "the CA stays");
-        assert_ne!(a.chain_pem, c.chain_pem, "the server certificate is reissued");
+        assert_ne!(
+            a.chain_pem, c.chain_pem,
+            "the server certificate is reissued"
+        );
         assert_eq!(a.ca_sha256.len(), 64);
         let key = std::fs::metadata(d.path().join("ca.key")).unwrap();
         use std::os::unix::fs::PermissionsExt;
@@ -290,7 +295,10 @@ mod tests {
         std::fs::write(&chain, &own.chain_pem).unwrap();
         let m = from_files(&chain, &d.path().join("server.key")).unwrap();
         assert_eq!(m.ca_sha256, own.ca_sha256);
-        assert_eq!(fingerprint(&m.ca_pem).as_deref(), Some(own.ca_sha256.as_str()));
+        assert_eq!(
+            fingerprint(&m.ca_pem).as_deref(),
+            Some(own.ca_sha256.as_str())
+        );
         let empty = d.path().join("empty.pem");
         std::fs::write(&empty, "nothing").unwrap();
         assert!(from_files(&empty, &d.path().join("server.key")).is_err());

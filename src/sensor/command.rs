@@ -200,8 +200,12 @@ async fn report(link: &Link, id: i64, ok: bool, result: &Value) {
         .await;
     match res {
         Ok(r) if r.status().is_success() => {}
-        Ok(r) => tracing::warn!(command = id, status = %r.status(), "result not recorded; sent again on redelivery"),
-        Err(e) => tracing::warn!(command = id, error = %e, "result not delivered; sent again on redelivery"),
+        Ok(r) => {
+            tracing::warn!(command = id, status = %r.status(), "result not recorded; sent again on redelivery")
+        }
+        Err(e) => {
+            tracing::warn!(command = id, error = %e, "result not delivered; sent again on redelivery")
+        }
     }
 }
 
@@ -247,10 +251,7 @@ where
 /// A relative path with no `..`, no root: safe to join under a directory.
 fn safe_relative(p: &str) -> Option<PathBuf> {
     let path = Path::new(p);
-    let ok = !p.is_empty()
-        && path
-            .components()
-            .all(|c| matches!(c, Component::Normal(_)));
+    let ok = !p.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)));
     ok.then(|| path.to_path_buf())
 }
 
@@ -284,7 +285,10 @@ async fn update_rules(link: &Link, runner: &Arc<Runner>, args: &Value) -> Result
         .and_then(Value::as_object)
         .ok_or("the bundle has no files")?
         .clone();
-    let want = body.get("sha256").and_then(Value::as_str).unwrap_or_default();
+    let want = body
+        .get("sha256")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let got = crate::central::fleet::bundle_digest(&files);
     if got != want {
         return Err(format!(
@@ -301,7 +305,8 @@ async fn update_rules(link: &Link, runner: &Arc<Runner>, args: &Value) -> Result
             let rel = safe_relative(rel).ok_or(format!("bundle path {rel:?} is not relative"))?;
             let path = tmp.join(rel);
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("{}: {e}", parent.display()))?;
             }
             std::fs::write(&path, text.as_str().unwrap_or_default())
                 .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -342,7 +347,12 @@ impl Runner {
         let (n_sigs, n_sigma) = (sigs.len(), sigma.rules.len());
         self.signatures.store(Arc::new(sigs));
         self.sigma.store(Arc::new(sigma));
-        tracing::info!(signatures = n_sigs, sigma = n_sigma, ?yara, "rules reloaded");
+        tracing::info!(
+            signatures = n_sigs,
+            sigma = n_sigma,
+            ?yara,
+            "rules reloaded"
+        );
         Ok(json!({ "signatures": n_sigs, "sigma": n_sigma, "yara": yara }))
     }
 
@@ -474,7 +484,12 @@ mod tests {
 
     #[test]
     fn programs_run_without_a_shell_and_time_out() {
-        let (code, out) = run_with_timeout("echo", &["1.2.3.4;".into(), "rm".into()], Duration::from_secs(5)).unwrap();
+        let (code, out) = run_with_timeout(
+            "echo",
+            &["1.2.3.4;".into(), "rm".into()],
+            Duration::from_secs(5),
+        )
+        .unwrap();
         assert_eq!(code, Some(0));
         assert_eq!(out.trim(), "1.2.3.4; rm");
         let e = run_with_timeout("sleep", &["5".into()], Duration::from_millis(200)).unwrap_err();

@@ -119,7 +119,9 @@ pub async fn enrol(
                      wrong address, or something in the middle; nothing was sent"
                 )));
             }
-            Some(_) => tracing::info!(ca_sha256 = %got, "central's CA matches the expected fingerprint"),
+            Some(_) => {
+                tracing::info!(ca_sha256 = %got, "central's CA matches the expected fingerprint")
+            }
             None => tracing::warn!(
                 ca_sha256 = %got,
                 "no --ca-sha256 given: trusting central's CA on first use; compare this \
@@ -341,10 +343,10 @@ async fn beat(
         return;
     };
     let now = chrono::Utc::now().timestamp_micros();
-    if let Some(exp) = a.secret_expires_at {
-        if exp - now < RENEW_BEFORE_MICROS {
-            renew(link).await;
-        }
+    if let Some(exp) = a.secret_expires_at
+        && exp - now < RENEW_BEFORE_MICROS
+    {
+        renew(link).await;
     }
 }
 

@@ -562,8 +562,9 @@ pub type SigmaSwap = Swap<crate::detect::sigma::SigmaRuleSet>;
 /// # Errors
 /// [`SensorError::Rules`] when rules were named and none loaded.
 pub fn load_signatures(rules: &RulesSection) -> Result<RuleSet, SensorError> {
-    let classes =
-        crate::detect::signature::parse_classifications(crate::detect::signature::DEFAULT_CLASSIFICATION);
+    let classes = crate::detect::signature::parse_classifications(
+        crate::detect::signature::DEFAULT_CLASSIFICATION,
+    );
     let paths: Vec<&Path> = rules.files.iter().map(PathBuf::as_path).collect();
     let (set, report) = RuleSet::load(&paths, &rules.vars(), classes);
     for d in &report.diagnostics {
@@ -738,13 +739,27 @@ pub async fn run(
         Arc::clone(&stop),
     ));
     // when capture ends, the listeners stop too and the spool's input
-    // closes, so that the shipper can drain and end
-    let cap_res = capture.await;
-    for t in &syslog {
-        t.abort();
-    }
-    spool.close_input();
-    let ship_res = shipper.await;
+    // closes, so that the shipper can drain and end; when the shipper ends
+    // first (central refused the credentials), capture stops
+    let mut capture = capture;
+    let mut shipper = shipper;
+    let (cap_res, ship_res) = tokio::select! {
+        c = &mut capture => {
+            for t in &syslog {
+                t.abort();
+            }
+            spool.close_input();
+            (c, shipper.await)
+        }
+        r = &mut shipper => {
+            stop.store(true, Ordering::Relaxed);
+            for t in &syslog {
+                t.abort();
+            }
+            spool.close_input();
+            (capture.await, r)
+        }
+    };
     spool.sync();
     // a last heartbeat, so central's figures include the end of the run
     link::heartbeat_once(&link, &spool, &counters, &signatures, &sigma).await;
@@ -769,7 +784,9 @@ pub async fn run(
 ///
 /// # Errors
 /// Rules were named and none could be loaded.
-pub(crate) fn load_sigma(logs: &LogsSection) -> Result<crate::detect::sigma::SigmaRuleSet, SensorError> {
+pub(crate) fn load_sigma(
+    logs: &LogsSection,
+) -> Result<crate::detect::sigma::SigmaRuleSet, SensorError> {
     let paths: Vec<&Path> = logs.sigma.iter().map(PathBuf::as_path).collect();
     let (mut set, report) = crate::detect::sigma::SigmaRuleSet::load(&paths);
     for d in &report.diagnostics {
@@ -1056,6 +1073,7 @@ fn hand_over(pipeline: &mut Pipeline, pool: Option<&ScanPool>, wait: bool) {
 }
 
 /// Reads the packet and log sources through the pipeline.
+#[allow(clippy::too_many_arguments)]
 fn capture_sources(
     cfg: &SensorConfig,
     pipeline: &mut Pipeline,
@@ -1193,7 +1211,9 @@ fn capture_sources(
         if last_stats.elapsed() >= stats_every {
             last_stats = std::time::Instant::now();
             let k = live.stats();
-            counters.capture_received.store(k.received, Ordering::Relaxed);
+            counters
+                .capture_received
+                .store(k.received, Ordering::Relaxed);
             counters
                 .capture_dropped
                 .store(k.dropped + k.if_dropped, Ordering::Relaxed);

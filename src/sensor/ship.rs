@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use super::spool::{Batch, Record, Spool};
 use super::link::CredStore;
+use super::spool::{Batch, Record, Spool};
 use super::{SensorCounters, SensorError};
 
 /// Batch limits and pacing.

@@ -1239,9 +1239,17 @@ mod tests {
         {
             let sp = Spool::open(d.path(), small()).unwrap();
             let a: Vec<Event> = (0..5).map(|i| ev("log", i)).collect();
-            sp.append_at(&a, Some(("file:/x", serde_json::json!({ "line": 5 }))), Full::Wait);
+            sp.append_at(
+                &a,
+                Some(("file:/x", serde_json::json!({ "line": 5 }))),
+                Full::Wait,
+            );
             let b: Vec<Event> = (5..10).map(|i| ev("log", i)).collect();
-            sp.append_at(&b, Some(("file:/x", serde_json::json!({ "line": 10 }))), Full::Wait);
+            sp.append_at(
+                &b,
+                Some(("file:/x", serde_json::json!({ "line": 10 }))),
+                Full::Wait,
+            );
         }
         // the power went while the second append was on its way to disk:
         // its checkpoint and part of its events are missing

@@ -54,7 +54,10 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-pub(crate) async fn authenticate_sensor(state: &SharedState, headers: &HeaderMap) -> Result<Sensor, AppError> {
+pub(crate) async fn authenticate_sensor(
+    state: &SharedState,
+    headers: &HeaderMap,
+) -> Result<Sensor, AppError> {
     let unauthorized = |m: &str| AppError::Unauthorized(m.to_string());
     let Some(token) = bearer(headers) else {
         return Err(unauthorized(
@@ -316,7 +319,10 @@ async fn enroll(
     .into_response())
 }
 
-pub(crate) async fn authenticate_user(state: &SharedState, headers: &HeaderMap) -> Result<User, AppError> {
+pub(crate) async fn authenticate_user(
+    state: &SharedState,
+    headers: &HeaderMap,
+) -> Result<User, AppError> {
     let Some(token) = bearer(headers) else {
         return Err(AppError::Unauthorized(
             "missing `Authorization: Bearer TOKEN` (create one with `canhgac admin token create --user NAME`)".into(),
@@ -475,7 +481,11 @@ async fn get_incident(
 /// against the one the administrator gave it).
 async fn ca_pem(State(state): State<SharedState>) -> Result<Response, AppError> {
     let pem = state.tls_ca.get().ok_or(AppError::NotFound)?;
-    Ok(([(header::CONTENT_TYPE, "application/x-pem-file")], pem.clone()).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-pem-file")],
+        pem.clone(),
+    )
+        .into_response())
 }
 
 async fn openapi() -> Response {

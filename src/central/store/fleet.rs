@@ -139,11 +139,12 @@ impl Store {
     /// # Errors
     /// The database error.
     pub async fn sensor_rows(&self, scope_path: &str) -> Result<Vec<SensorRow>, StoreError> {
-        let sql = format!(
-            "{SENSOR_ROW} WHERE u.path LIKE $1 AND s.name <> $2 ORDER BY u.path, s.name"
-        );
-        Ok(dispatch!(self, p => sqlx::query_as::<_, SensorRow>(sqlx::AssertSqlSafe(sql))
-            .bind(format!("{scope_path}%")).bind(super::CENTRAL_SENSOR).fetch_all(p).await?))
+        let sql =
+            format!("{SENSOR_ROW} WHERE u.path LIKE $1 AND s.name <> $2 ORDER BY u.path, s.name");
+        Ok(
+            dispatch!(self, p => sqlx::query_as::<_, SensorRow>(sqlx::AssertSqlSafe(sql))
+            .bind(format!("{scope_path}%")).bind(super::CENTRAL_SENSOR).fetch_all(p).await?),
+        )
     }
 
     /// One sensor's row.
@@ -152,8 +153,10 @@ impl Store {
     /// The database error.
     pub async fn sensor_row(&self, name: &str) -> Result<Option<SensorRow>, StoreError> {
         let sql = format!("{SENSOR_ROW} WHERE s.name = $1");
-        Ok(dispatch!(self, p => sqlx::query_as::<_, SensorRow>(sqlx::AssertSqlSafe(sql))
-            .bind(name).fetch_optional(p).await?))
+        Ok(
+            dispatch!(self, p => sqlx::query_as::<_, SensorRow>(sqlx::AssertSqlSafe(sql))
+            .bind(name).fetch_optional(p).await?),
+        )
     }
 
     // ------------------------------------------------------------- commands
@@ -204,8 +207,10 @@ impl Store {
                          WHERE sensor_id = $1 AND status = 'pending' AND expires_at > $2")
                 .bind(sensor_id).bind(now).execute(p).await?;
         });
-        Ok(dispatch!(self, p => sqlx::query_as::<_, CommandRow>(sqlx::AssertSqlSafe(sql))
-            .bind(sensor_id).bind(now).fetch_all(p).await?))
+        Ok(
+            dispatch!(self, p => sqlx::query_as::<_, CommandRow>(sqlx::AssertSqlSafe(sql))
+            .bind(sensor_id).bind(now).fetch_all(p).await?),
+        )
     }
 
     /// Records a sensor's report on one of its commands. A report on a
@@ -241,10 +246,16 @@ impl Store {
     ///
     /// # Errors
     /// The database error.
-    pub async fn commands_of(&self, sensor: &str, limit: i64) -> Result<Vec<CommandRow>, StoreError> {
+    pub async fn commands_of(
+        &self,
+        sensor: &str,
+        limit: i64,
+    ) -> Result<Vec<CommandRow>, StoreError> {
         let sql = format!("{COMMAND_ROW} WHERE s.name = $1 ORDER BY c.id DESC LIMIT $2");
-        Ok(dispatch!(self, p => sqlx::query_as::<_, CommandRow>(sqlx::AssertSqlSafe(sql))
-            .bind(sensor).bind(limit).fetch_all(p).await?))
+        Ok(
+            dispatch!(self, p => sqlx::query_as::<_, CommandRow>(sqlx::AssertSqlSafe(sql))
+            .bind(sensor).bind(limit).fetch_all(p).await?),
+        )
     }
 
     /// One command.
@@ -253,8 +264,10 @@ impl Store {
     /// The database error.
     pub async fn command(&self, id: i64) -> Result<Option<CommandRow>, StoreError> {
         let sql = format!("{COMMAND_ROW} WHERE c.id = $1");
-        Ok(dispatch!(self, p => sqlx::query_as::<_, CommandRow>(sqlx::AssertSqlSafe(sql))
-            .bind(id).fetch_optional(p).await?))
+        Ok(
+            dispatch!(self, p => sqlx::query_as::<_, CommandRow>(sqlx::AssertSqlSafe(sql))
+            .bind(id).fetch_optional(p).await?),
+        )
     }
 
     // --------------------------------------------------------- rule bundles
