@@ -237,7 +237,10 @@ async fn poll_commands(
                 .collect();
             return Ok(Json(json!({ "commands": cmds })).into_response());
         }
-        let _ = tokio::time::timeout_at(deadline, woken).await;
+        // woken by a command queued here, or look again in a moment for
+        // one queued by another process (`canhgac admin sensor command`)
+        let next = deadline.min(tokio::time::Instant::now() + Duration::from_secs(2));
+        let _ = tokio::time::timeout_at(next, woken).await;
     }
 }
 
