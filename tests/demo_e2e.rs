@@ -333,6 +333,31 @@ async fn chromium_logs_in_and_opens_the_demo_incident() {
     d.click("#nav-alerts").await;
     assert!(d.wait_source("Signature").await.contains("Signature"));
 
+    // The sensors page: the demo sensor with its last heartbeat's figures.
+    d.click("#nav-sensors").await;
+    let page = d.wait_source("id=\"sensors\"").await;
+    assert!(page.contains("Disk spool"), "{page}");
+    d.click("#sensors tbody tr:nth-child(1) a.sensor-link")
+        .await;
+    d.wait_source("sensor-heading").await;
+    assert_eq!(d.text_of("#sensor-state").await.trim(), "Up");
+    assert!(d.source().await.contains("Nothing dropped."));
+    // a coordinator queues a block (a dry run on the sensor)
+    d.click("#cmd-kind option[value=block]").await;
+    d.type_into("#cmd-address", "198.51.100.7").await;
+    d.click("#cmd-submit").await;
+    let page = d.wait_source("sensor-commands").await;
+    assert!(
+        page.contains("198.51.100.7") && page.contains("Pending"),
+        "{page}"
+    );
+    // and revokes the sensor
+    d.click("#revoke-confirm").await;
+    d.click("#revoke-submit").await;
+    d.wait_source("state-revoked").await;
+    assert_eq!(d.text_of("#sensor-state").await.trim(), "Revoked");
+    assert!(!d.source().await.contains("id=\"revoke-form\""));
+
     // Signing out ends the session.
     d.click("#logout").await;
     d.wait_source("login-submit").await;

@@ -533,3 +533,152 @@ fn a_sensor_behind_nat_runs_commands_once() {
     )
     .unwrap();
 }
+
+/// The console's sensor forms: CSRF, roles and unit scope are enforced.
+async fn console_forms_are_guarded(store: Store) {
+    seed_org(&store).await;
+    enrolled_sensor(&store, "gw-1", "xa-my-yen").await;
+    user_with_token(
+        &store,
+        "coord",
+        "coordinator",
+        "tay-ninh",
+        "long password 1",
+    )
+    .await;
+    user_with_token(&store, "view", "viewer", "tay-ninh", "long password 2").await;
+    user_with_token(
+        &store,
+        "ward",
+        "coordinator",
+        "phuong-tan-an",
+        "long password 3",
+    )
+    .await;
+    let session = |name: &'static str| {
+        let store = store.clone();
+        async move {
+            let u = store.user(name).await.unwrap().unwrap();
+            let token = canhgac::central::auth::new_token("");
+            let expires = chrono::Utc::now().timestamp_micros() + 3_600_000_000;
+            store
+                .add_session(
+                    &canhgac::central::auth::token_hash(&token),
+                    u.id,
+                    "the-csrf",
+                    expires,
+                )
+                .await
+                .unwrap();
+            format!("cg_session={token}")
+        }
+    };
+    let (url, _state) = central_with(store.clone(), CentralConfig::default()).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let post =
+        |cookie: Option<String>, path: &'static str, form: Vec<(&'static str, &'static str)>| {
+            let mut r = http.post(format!("{url}{path}")).form(&form);
+            if let Some(c) = cookie {
+                r = r.header("cookie", c);
+            }
+            r.send()
+        };
+    let revoke = vec![("csrf", "the-csrf"), ("confirm", "yes")];
+    // no session: to the login page
+    let r = post(None, "/sensors/gw-1/revoke", revoke.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    // a forged CSRF token
+    let coord = session("coord").await;
+    let r = post(
+        Some(coord.clone()),
+        "/sensors/gw-1/revoke",
+        vec![("csrf", "forged"), ("confirm", "yes")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 403);
+    // a viewer may look, not act
+    let r = post(
+        Some(session("view").await),
+        "/sensors/gw-1/revoke",
+        revoke.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 403);
+    // another ward's coordinator does not see this sensor at all
+    let ward = session("ward").await;
+    let r = post(Some(ward.clone()), "/sensors/gw-1/revoke", revoke.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = http
+        .get(format!("{url}/sensors/gw-1"))
+        .header("cookie", ward)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(
+        store
+            .sensor("gw-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
+    // a bad command is refused with the reason
+    let r = post(
+        Some(coord.clone()),
+        "/sensors/gw-1/commands",
+        vec![("csrf", "the-csrf"), ("kind", "block"), ("address", "x")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(store.commands_of("gw-1", 10).await.unwrap().is_empty());
+    // the coordinator of the province does both
+    let r = post(
+        Some(coord.clone()),
+        "/sensors/gw-1/commands",
+        vec![
+            ("csrf", "the-csrf"),
+            ("kind", "block"),
+            ("address", "198.51.100.9"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(store.commands_of("gw-1", 10).await.unwrap().len(), 1);
+    let r = post(Some(coord.clone()), "/sensors/gw-1/revoke", revoke)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(
+        store
+            .sensor("gw-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    let page = http
+        .get(format!("{url}/sensors"))
+        .header("cookie", coord)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("state-revoked"), "{page}");
+}
+on_both_backends!(console_forms, super::console_forms_are_guarded);

@@ -243,6 +243,10 @@ pub fn routes(state: SharedState) -> Router {
         .route("/alerts", get(alerts))
         .route("/incidents", get(incidents))
         .route("/incidents/{id}", get(incident))
+        .route("/sensors", get(sensors::list))
+        .route("/sensors/{name}", get(sensors::page))
+        .route("/sensors/{name}/commands", post(sensors::queue))
+        .route("/sensors/{name}/revoke", post(sensors::revoke))
         .route("/lang/{lang}", get(set_lang))
         .route("/static/app.css", get(css))
         .layer(middleware::map_response(security_headers))
@@ -746,6 +750,8 @@ async fn css() -> Response {
     )
         .into_response()
 }
+
+mod sensors;
 
 #[cfg(test)]
 mod tests {
