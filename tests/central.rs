@@ -56,6 +56,27 @@ async fn ingest_is_idempotent(store: Store) {
         (Some(0), Some(3))
     );
     assert_eq!(store.event_count().await.unwrap(), 3);
+    // One event twice in a batch, beside a new one: stored once, counted as
+    // one duplicate; a batch larger than one multi-row insert works too.
+    let twice = alert_line(300, "2026-11-20T08:12:00.000000+0000", 2);
+    let mut lines = vec![twice.clone(), twice];
+    for i in 0..1200 {
+        lines.push(alert_line(
+            400 + i % 3,
+            "2026-11-20T08:13:00.000000+0000",
+            3,
+        ));
+    }
+    let v: Value = post_batch(&base, &creds, lines.join("\n"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (v["accepted"].as_u64(), v["duplicates"].as_u64()),
+        (Some(1201), Some(1))
+    );
+    assert_eq!(store.event_count().await.unwrap(), 1204);
 }
 on_both_backends!(ingest_idempotent, super::ingest_is_idempotent);
 

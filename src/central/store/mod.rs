@@ -204,6 +204,10 @@ pub struct IngestOutcome {
     pub incidents_opened: u64,
 }
 
+/// Events per multi-row INSERT (7 parameters each: within SQLite's and
+/// PostgreSQL's limits).
+const INSERT_CHUNK: usize = 500;
+
 /// How long an enrolment token works: 7 days.
 pub const ENROL_VALID_MICROS: i64 = 7 * 86_400 * 1_000_000;
 /// How long a sensor's secret works before it must be renewed: 365 days.
@@ -628,27 +632,45 @@ impl Store {
         let now = now_micros();
         let mut out = IngestOutcome::default();
         let mut fresh = Vec::new();
+        // Rows are prepared first, then inserted many per statement (one
+        // round trip per chunk instead of per event); RETURNING says which
+        // ids were new, so duplicates are told apart without a lookup.
+        let mut rows: Vec<(usize, String, i64, String)> = Vec::with_capacity(events.len());
+        for (index, ev) in events.iter_mut().enumerate() {
+            ev.sensor_id = Some(sensor.name.clone());
+            ev.unit = Some(sensor.unit_name.clone());
+            let Some(event_id) = ev.event_id else {
+                continue;
+            };
+            let ts = ev.time_micros().unwrap_or(now);
+            let body = serde_json::to_string(&*ev).unwrap_or_default();
+            rows.push((index, event_id.to_string(), ts, body));
+        }
         dispatch!(self, p => {
             let mut tx = p.begin().await?;
-            for (index, ev) in events.iter_mut().enumerate() {
-                ev.sensor_id = Some(sensor.name.clone());
-                ev.unit = Some(sensor.unit_name.clone());
-                let Some(event_id) = ev.event_id else { continue };
-                let event_id = event_id.to_string();
-                let ts = ev.time_micros().unwrap_or(now);
-                let body = serde_json::to_string(&*ev).unwrap_or_default();
-                let inserted = sqlx::query(
-                    "INSERT INTO events (event_id, sensor_id, unit_id, event_type, ts, received_at, body) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING")
-                    .bind(&event_id).bind(sensor.id).bind(sensor.unit_id)
-                    .bind(&ev.event_type).bind(ts).bind(now).bind(&body)
-                    .execute(&mut *tx).await?.rows_affected();
-                if inserted == 0 {
+            let mut new_ids: std::collections::HashSet<String> = std::collections::HashSet::new();
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO events (event_id, sensor_id, unit_id, event_type, ts, received_at, body) ");
+                qb.push_values(chunk, |mut b, (index, id, ts, body)| {
+                    b.push_bind(id.as_str()).push_bind(sensor.id).push_bind(sensor.unit_id)
+                        .push_bind(events[*index].event_type.as_str()).push_bind(*ts).push_bind(now)
+                        .push_bind(body.as_str());
+                });
+                qb.push(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
+                let inserted: Vec<(String,)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                new_ids.extend(inserted.into_iter().map(|r| r.0));
+            }
+            for (index, event_id, ts, _) in &rows {
+                let (index, ts) = (*index, *ts);
+                // a second copy of an id within the batch is a duplicate
+                if !new_ids.remove(event_id) {
                     out.duplicates += 1;
                     continue;
                 }
                 out.accepted += 1;
                 fresh.push(index);
+                let ev = &events[index];
                 let Some(alert) = ev.alert.as_ref() else { continue };
                 let gid = i64::from(alert.gid);
                 let sid = i64::try_from(alert.signature_id).unwrap_or(i64::MAX);
