@@ -710,7 +710,7 @@ impl Store {
                     "INSERT INTO alerts (event_id, unit_id, sensor_id, ts, gid, signature_id, rev, \
                      signature, category, severity, src_ip, src_port, dest_ip, dest_port, proto, drill, incident_id) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)")
-                    .bind(&event_id).bind(sensor.unit_id).bind(sensor.id).bind(ts)
+                    .bind(event_id).bind(sensor.unit_id).bind(sensor.id).bind(ts)
                     .bind(gid).bind(sid).bind(i64::from(alert.rev))
                     .bind(&alert.signature).bind(&alert.category).bind(severity)
                     .bind(ev.src_ip.clone()).bind(ev.src_port.map(i64::from))
