@@ -704,7 +704,7 @@ async fn cmd_sensor(config: &Path) -> Result<()> {
     sensor::run(cfg, Arc::new(rules), stop, Arc::clone(&counters)).await?;
     let c = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
     eprintln!(
-        "sensor: {} events shipped in {} batches, {} dropped, {} retries",
+        "sensor: {} events shipped in {} batches, {} rejected by central, {} retries",
         c(&counters.events_shipped),
         c(&counters.batches_shipped),
         c(&counters.dropped_events),

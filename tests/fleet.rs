@@ -499,6 +499,31 @@ fn a_sensor_behind_nat_runs_commands_once() {
     assert!(state.join("bundles/sigs/current/et/a.rules").exists());
     // the sensor's rules are its config's: one signature, reloaded
     assert_eq!(result["reload"]["signatures"], 1);
+    // the next heartbeat names the bundle version in use
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let h = rt().block_on(async {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
+                .await
+                .unwrap();
+            let r: (Option<String>,) =
+                sqlx::query_as("SELECT health FROM sensors WHERE name = 'gw-n'")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            r.0.and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                .unwrap_or_default()
+        });
+        if h["rules"]["bundles"]["sigs"] == "v1" {
+            assert!(h["rules"]["signatures_generation"].as_u64().unwrap() >= 1);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "heartbeat without the bundle: {h}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
 
     // an unknown bundle is refused before it is queued
     let out = Command::new(BIN)

@@ -253,6 +253,8 @@ impl CredStore {
 #[derive(Debug, Clone)]
 pub struct Link {
     pub client: reqwest::Client,
+    /// The sensor's state directory (rule bundles are under it).
+    pub state_dir: PathBuf,
     /// Central's base URL, no trailing `/`.
     pub base: String,
     pub creds: Arc<CredStore>,
@@ -267,6 +269,7 @@ impl Link {
 
 /// The heartbeat's figures.
 pub fn health(
+    state_dir: &Path,
     spool: &Spool,
     counters: &SensorCounters,
     signatures: &Swap<RuleSet>,
@@ -282,6 +285,7 @@ pub fn health(
             "signatures_generation": signatures.generation(),
             "sigma": sigma.load().rules.len(),
             "sigma_generation": sigma.generation(),
+            "bundles": bundle_versions(state_dir),
         },
         "events_per_sec": (events_per_sec * 10.0).round() / 10.0,
         "spool": sp,
@@ -294,6 +298,23 @@ pub fn health(
         "rejected": load(&counters.dropped_events),
         "retries": load(&counters.ship_retries),
     })
+}
+
+/// The rule bundles in use: name → the version `current` points at.
+fn bundle_versions(state_dir: &Path) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    let Ok(dir) = std::fs::read_dir(state_dir.join("bundles")) else {
+        return out;
+    };
+    for e in dir.flatten() {
+        if let Ok(target) = std::fs::read_link(e.path().join("current")) {
+            out.insert(
+                e.file_name().to_string_lossy().into_owned(),
+                json!(target.to_string_lossy()),
+            );
+        }
+    }
+    out
 }
 
 /// Sends one heartbeat; renews the credentials when central says they end
@@ -316,7 +337,7 @@ async fn beat(
     sigma: &SigmaSwap,
     rate: f64,
 ) {
-    let body = health(spool, counters, signatures, sigma, rate);
+    let body = health(&link.state_dir, spool, counters, signatures, sigma, rate);
     let res = link
         .client
         .post(link.url("/api/v1/heartbeat"))

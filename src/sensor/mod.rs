@@ -708,6 +708,7 @@ pub async fn run(
     let creds = Arc::new(link::CredStore::new(&cfg.sensor.state_dir, creds));
     let link = link::Link {
         client: client.clone(),
+        state_dir: cfg.sensor.state_dir.clone(),
         base: cfg.central.url.trim_end_matches('/').to_string(),
         creds: Arc::clone(&creds),
     };
