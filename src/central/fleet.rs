@@ -502,7 +502,13 @@ pub async fn watch_once(state: &SharedState) -> Result<Vec<String>, super::store
         if state_now == r.state || (r.state == "new" && state_now == "ok") {
             continue;
         }
-        state.store.set_sensor_state(&r.name, state_now).await?;
+        if !state
+            .store
+            .set_sensor_state(&r.name, &r.state, state_now)
+            .await?
+        {
+            continue; // another pass got there first
+        }
         if state_now == "offline" {
             tracing::warn!(sensor = %r.name, silent_secs = age, "sensor went silent");
             let mut evs = vec![silent_alert(&r.name, &r.unit, age)];

@@ -121,16 +121,22 @@ impl Store {
         Ok(before.map(|b| b.0).unwrap_or_default())
     }
 
-    /// Sets a sensor's state (`ok`, `late`, `offline`).
+    /// Moves a sensor from state `from` to `to` (`ok`, `late`,
+    /// `offline`); returns whether it was still in `from` (so that two
+    /// watchers never both act on one change).
     ///
     /// # Errors
     /// The database error.
-    pub async fn set_sensor_state(&self, name: &str, state: &str) -> Result<(), StoreError> {
-        dispatch!(self, p => {
-            sqlx::query("UPDATE sensors SET state = $1 WHERE name = $2 AND revoked_at IS NULL")
-                .bind(state).bind(name).execute(p).await?;
-        });
-        Ok(())
+    pub async fn set_sensor_state(
+        &self,
+        name: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<bool, StoreError> {
+        let n = dispatch!(self, p => sqlx::query(
+            "UPDATE sensors SET state = $1 WHERE name = $2 AND state = $3 AND revoked_at IS NULL")
+            .bind(to).bind(name).bind(from).execute(p).await?.rows_affected());
+        Ok(n == 1)
     }
 
     /// The sensors in `scope_path`'s subtree (all real sensors, enrolled or
