@@ -666,6 +666,47 @@ async fn console_forms_are_guarded(store: Store) {
             .revoked_at
             .is_none()
     );
+    // the sensor's page shows what its spool dropped, by kind
+    let hb = json!({"version": "0.1.0", "spool": {"bytes": 1048576, "pending": 3,
+        "dropped": {"flow": 1234, "dns": 56}, "corrupt_bytes": 900, "corrupt_records": 1, "torn_records": 4}});
+    let bearer = enrolled_sensor(&store, "gw-2", "xa-my-yen").await;
+    let r = http
+        .post(format!("{url}/api/v1/heartbeat"))
+        .header("authorization", format!("Bearer {bearer}"))
+        .json(&hb)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page = http
+        .get(format!("{url}/sensors/gw-2"))
+        .header("cookie", coord.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"sensor-drops\""), "{page}");
+    assert!(
+        page.contains("<code>flow</code></td><td class=\"num\">1234"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<code>dns</code></td><td class=\"num\">56"),
+        "{page}"
+    );
+    assert!(page.contains("id=\"sensor-damage\""), "{page}");
+    let list = http
+        .get(format!("{url}/sensors"))
+        .header("cookie", coord.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains("1290"), "total dropped in the list: {list}");
     // a bad command is refused with the reason
     let r = post(
         Some(coord.clone()),
