@@ -100,6 +100,10 @@ pub async fn run(
             if spool.drained() {
                 return Ok(());
             }
+            if spool.is_closed() {
+                // nothing more will come and nothing is readable: never spin
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
             continue;
         }
         let body = encode_batch(&batch, settings.level)

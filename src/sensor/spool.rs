@@ -64,7 +64,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -364,7 +364,11 @@ pub fn scan(buf: &[u8], mut pos: usize, complete: bool) -> Scan {
                 out.records.push(f);
                 pos = f.end;
             }
-            Err(true) if bad_from.is_none() && !complete => {
+            Err(true) if !complete => {
+                // maybe a record that goes on past the buffer: stop here
+                if let Some(b) = bad_from.take() {
+                    out.damage.push((b, pos - b));
+                }
                 out.partial_from = Some(pos);
                 return out;
             }
@@ -442,6 +446,7 @@ impl Spool {
             if let Some(n) = name
                 .strip_suffix(".seg")
                 .and_then(|s| s.parse::<u64>().ok())
+                .filter(|n| *n > 0)
             {
                 firsts.push(n);
             } else if name.ends_with(".tmp") {
@@ -533,6 +538,11 @@ impl Spool {
                 seg.last = f.seq;
             }
             if damaged || keep.len() != sc.records.len() {
+                // the rewrite may leave out checkpoint records: keep them
+                if !checkpoints.is_empty() {
+                    let cps = serde_json::to_vec(&checkpoints).unwrap_or_default();
+                    write_atomic(&dir.join("checkpoints.json"), &cps)?;
+                }
                 let mut out = Vec::with_capacity(buf.len());
                 out.extend_from_slice(MAGIC);
                 for f in &keep {
@@ -691,7 +701,10 @@ impl Spool {
         let path = g.dir.join("acked");
         write_atomic(&path, seq.to_string().as_bytes())?;
         if g.segments.front().is_some_and(|s| s.last <= seq) {
-            // the checkpoints in the segments about to go must outlive them
+            // the checkpoints in the segments about to go must outlive them;
+            // the events behind the newest checkpoints reach the disk first,
+            // so that a power cut cannot keep a position without its events
+            g.sync_now();
             let cps = serde_json::to_vec(&g.checkpoints).unwrap_or_default();
             write_atomic(&g.dir.join("checkpoints.json"), &cps)?;
         }
@@ -826,12 +839,25 @@ impl Inner {
             return Err(SpoolError::Invalid("no active segment".into()));
         };
         let path = segment_path(&self.dir, self.segments.back().map_or(first, |s| s.first));
+        let before = self.segments.back().map_or(0, |s| s.bytes);
         if let Err(e) = f.write_all(buf) {
-            // a partial write leaves a torn record: start a new segment so
-            // that the damage stays at this one's end
-            self.active = None;
+            // cut a partial write off; the sequence numbers it used are
+            // spent either way, so they are never given to other events
+            // (not even if part of it could not be cut off)
+            let cut = f
+                .set_len(before)
+                .and_then(|()| f.seek(std::io::SeekFrom::Start(before)).map(|_| ()));
+            self.next_seq = first + classes.len() as u64;
+            let spent = self.next_seq - 1;
+            if cut.is_err() {
+                self.active = None;
+            }
             if let Some(s) = self.segments.back_mut() {
-                s.bytes = self.cfg.segment_bytes;
+                s.last = spent;
+                if cut.is_err() {
+                    // a torn tail stays here: start a new segment
+                    s.bytes = s.bytes.max(self.cfg.segment_bytes);
+                }
             }
             return Err(io_err(&path)(e));
         }
@@ -879,7 +905,8 @@ impl Inner {
             let mut file = File::open(&path).map_err(io_err(&path))?;
             let buf = read_from(&mut file, offset, want).map_err(io_err(&path))?;
             let eof = buf.len() < want;
-            let sc = scan(&buf, 0, false);
+            // at the end of the file, an unfinished record is damage
+            let sc = scan(&buf, 0, eof);
             for (_, len) in &sc.damage {
                 // damage that appeared after open (the disk): skip it
                 self.stats.corrupt_bytes += *len as u64;
@@ -911,16 +938,11 @@ impl Inner {
             }
             if !stopped {
                 match sc.partial_from {
-                    Some(p) if eof && sealed => {
-                        // a sealed segment ends in a torn record
-                        self.stats.corrupt_bytes += (buf.len() - p) as u64;
-                        self.stats.corrupt_records += 1;
-                        consumed = buf.len();
-                    }
-                    Some(p) if !eof && sc.records.is_empty() => {
+                    Some(0) if sc.records.is_empty() => {
                         // one record longer than the window: read it whole
+                        // (a window of the largest record always ends this)
                         want = MAX_RECORD + HEADER;
-                        consumed = p;
+                        consumed = 0;
                     }
                     Some(p) => consumed = p,
                     None => consumed = buf.len(),
@@ -940,9 +962,13 @@ impl Inner {
                 }
                 i += 1;
             } else if eof {
-                // the active segment ends in a record being written
                 break;
             }
+        }
+        if i >= self.segments.len() {
+            // every segment is read: whatever numbers are left below
+            // next_seq were evicted or spent by a failed write
+            self.read.next = self.read.next.max(self.next_seq);
         }
         Ok(out)
     }
@@ -1402,6 +1428,55 @@ mod tests {
             sp.push(&ev("alert", 1), Full::Evict);
             assert_eq!(drain(&sp).len(), 1, "round {round}");
         }
+    }
+
+    #[test]
+    fn a_partly_acknowledged_segment_keeps_its_checkpoint_across_restarts() {
+        let d = tempfile::tempdir().unwrap();
+        {
+            let sp = Spool::open(d.path(), small()).unwrap();
+            let a: Vec<Event> = (0..3).map(|i| ev("log", i)).collect();
+            sp.append_at(
+                &a,
+                Some(("file:/x", serde_json::json!({ "line": 3 }))),
+                Full::Wait,
+            );
+            sp.append(&[ev("alert", 4), ev("alert", 5)], Full::Wait);
+            // central has the first append (and its checkpoint), not the rest
+            sp.ack(4).unwrap();
+        }
+        // the first open rewrites the segment without what was acknowledged
+        drop(Spool::open(d.path(), small()).unwrap());
+        let sp = Spool::open(d.path(), small()).unwrap();
+        assert_eq!(
+            sp.checkpoint("file:/x"),
+            Some(serde_json::json!({ "line": 3 }))
+        );
+        assert_eq!(drain(&sp).len(), 2);
+    }
+
+    #[test]
+    fn a_closed_spool_drains_even_when_eviction_took_its_last_segment() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = SpoolConfig {
+            max_bytes: 64 << 10,
+            segment_bytes: 8 << 10,
+            sync_ms: 0,
+        };
+        let sp = Spool::open(d.path(), cfg).unwrap();
+        for i in 0..2000 {
+            sp.push(&ev("flow", i), Full::Evict);
+        }
+        sp.close_input();
+        let mut rounds = 0;
+        while !sp.drained() {
+            let b = sp.read(100, 1 << 20).unwrap();
+            sp.ack(b.through).unwrap();
+            rounds += 1;
+            assert!(rounds < 1000, "never drained: {:?}", sp.stats());
+        }
+        let st = sp.stats();
+        assert!(st.dropped["flow"] > 0);
     }
 
     #[test]
