@@ -350,11 +350,13 @@ impl RulesSection {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogsSection {
-    /// Log files read once, from the start, when the sensor starts.
+    /// Log files read once, from the start; how far each was read is a
+    /// checkpoint in the spool, so a restart neither repeats nor skips.
     #[serde(default)]
     pub files: Vec<PathBuf>,
     /// Log files followed as they grow (globs in the file name allowed),
-    /// through rotation; offsets kept in `state_dir/log-offsets.json`.
+    /// through rotation; offsets kept as checkpoints in the spool (and in
+    /// `state_dir/log-offsets.json`).
     #[serde(default)]
     pub follow: Vec<String>,
     /// Address to receive syslog over UDP (`0.0.0.0:514`).
