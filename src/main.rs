@@ -224,6 +224,23 @@ enum AdminCommand {
         #[command(subcommand)]
         command: BundleCommand,
     },
+    /// The hash-chained audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the whole chain; exits non-zero and names the first broken
+    /// record if it does not hold.
+    Verify,
+    /// The latest records, newest first.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -790,10 +807,46 @@ fn valid_name(kind: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Who runs an admin command, for the audit trail.
+fn cli_actor() -> String {
+    let who = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("admin-cli:{who}")
+}
+
 async fn cmd_admin(config: Option<PathBuf>, command: AdminCommand) -> Result<()> {
     let cfg = central_config(config)?;
     let store = cfg.open_store().await?;
+    let actor = cli_actor();
+    let audit = |action: &'static str, object: String, details: serde_json::Value| {
+        let (store, actor) = (store.clone(), actor.clone());
+        async move { canhgac::central::audit::record(&store, &actor, action, &object, details).await }
+    };
     match command {
+        AdminCommand::Audit {
+            command: AuditCommand::Verify,
+        } => match store.audit_verify().await? {
+            Ok((n, last)) => {
+                println!("audit trail intact: {n} record(s); last hash {last}");
+            }
+            Err(b) => {
+                bail!("audit trail broken at record {}: {}", b.id, b.reason);
+            }
+        },
+        AdminCommand::Audit {
+            command: AuditCommand::List { limit },
+        } => {
+            let rows = store.audit_latest(limit.clamp(1, 100_000)).await?;
+            for r in rows {
+                let t = chrono::DateTime::from_timestamp_micros(r.at)
+                    .map_or(String::new(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+                println!(
+                    "#{:<6} {t} UTC  {:<22} {:<16} {:<24} {}",
+                    r.id, r.actor, r.action, r.object, r.details
+                );
+            }
+        }
         AdminCommand::Migrate => println!("migrations up to date ({})", store.backend()),
         AdminCommand::Unit {
             command:
@@ -808,6 +861,12 @@ async fn cmd_admin(config: Option<PathBuf>, command: AdminCommand) -> Result<()>
             let u = store
                 .add_unit(&name, title.trim(), kind.trim(), parent.as_deref())
                 .await?;
+            audit(
+                "unit.add",
+                format!("unit:{}", u.name),
+                serde_json::json!({"title": u.title, "kind": kind.trim(), "parent": parent}),
+            )
+            .await;
             println!("unit {} added ({})", u.name, u.path);
         }
         AdminCommand::Unit {
@@ -842,6 +901,12 @@ async fn cmd_admin(config: Option<PathBuf>, command: AdminCommand) -> Result<()>
             store
                 .set_enrol_expiry(&name, until.timestamp_micros())
                 .await?;
+            audit(
+                "sensor.add",
+                format!("sensor:{name}"),
+                serde_json::json!({"unit": s.unit_name, "token_valid_until": until.to_rfc3339()}),
+            )
+            .await;
             println!("sensor {} added to unit {}", s.name, s.unit_name);
             println!(
                 "one-time enrolment token, valid until {} UTC:",
@@ -931,6 +996,12 @@ async fn cmd_admin(config: Option<PathBuf>, command: AdminCommand) -> Result<()>
                     i64::try_from(ttl * 1_000_000).unwrap_or(i64::MAX),
                 )
                 .await?;
+            audit(
+                "command.queue",
+                format!("sensor:{name}"),
+                serde_json::json!({"command": id, "kind": kind, "args": args}),
+            )
+            .await;
             println!("command {id} queued for {name}; the sensor takes it on its next poll");
         }
         AdminCommand::Bundle {
@@ -948,6 +1019,12 @@ async fn cmd_admin(config: Option<PathBuf>, command: AdminCommand) -> Result<()>
                     "admin-cli",
                 )
                 .await?;
+            audit(
+                "bundle.publish",
+                format!("bundle:{name}"),
+                serde_json::json!({"version": v, "files": n, "sha256": digest}),
+            )
+            .await;
             println!("bundle {name} version {v}: {n} file(s), sha256 {digest}");
             println!(
                 "send it: canhgac admin sensor command SENSOR update_rules --args '{{\"bundle\":\"{name}\",\"version\":{v}}}'"
@@ -957,6 +1034,12 @@ async fn cmd_admin(config: Option<PathBuf>, command: AdminCommand) -> Result<()>
             command: SensorCommand::Revoke { name },
         } => {
             store.revoke_sensor(&name).await?;
+            audit(
+                "sensor.revoke",
+                format!("sensor:{name}"),
+                serde_json::json!({"via": "admin-cli"}),
+            )
+            .await;
             println!("sensor {name} revoked");
         }
         AdminCommand::User {
@@ -988,6 +1071,12 @@ async fn cmd_admin(config: Option<PathBuf>, command: AdminCommand) -> Result<()>
             let hash = auth::hash_password(&password)
                 .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
             let u = store.add_user(&name, &hash, role.as_str(), &unit).await?;
+            audit(
+                "user.add",
+                format!("user:{}", u.username),
+                serde_json::json!({"role": u.role, "unit": u.unit_name}),
+            )
+            .await;
             println!(
                 "user {} ({}) added to unit {}",
                 u.username, u.role, u.unit_name
@@ -1004,6 +1093,12 @@ async fn cmd_admin(config: Option<PathBuf>, command: AdminCommand) -> Result<()>
             };
             let token = auth::new_token("cgk_");
             store.add_api_token(u.id, &auth::token_hash(&token)).await?;
+            audit(
+                "token.create",
+                format!("user:{}", u.username),
+                serde_json::json!({}),
+            )
+            .await;
             println!("{token}");
         }
     }

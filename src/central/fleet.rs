@@ -188,6 +188,14 @@ async fn renew(State(state): State<SharedState>, headers: HeaderMap) -> Result<R
         .renew_sensor(sensor.id, &auth::token_hash(&secret), expires)
         .await?;
     tracing::info!(sensor = %sensor.name, "sensor credentials renewed");
+    super::audit::record(
+        &state.store,
+        &format!("sensor:{}", sensor.name),
+        "sensor.renew",
+        &format!("sensor:{}", sensor.name),
+        json!({ "secret_expires_at": expires }),
+    )
+    .await;
     Ok(Json(json!({
         "sensor_id": sensor.name,
         "unit": sensor.unit_name,
@@ -266,6 +274,14 @@ async fn command_result(
         return Err(AppError::NotFound);
     }
     tracing::info!(sensor = %sensor.name, command = id, ok = body.ok, "command result");
+    super::audit::record(
+        &state.store,
+        &format!("sensor:{}", sensor.name),
+        "command.result",
+        &format!("command:{id}"),
+        json!({ "ok": body.ok, "result": body.result }),
+    )
+    .await;
     Ok(Json(json!({ "recorded": id })).into_response())
 }
 
@@ -401,6 +417,14 @@ pub async fn queue(
         state.waiters.wake(s.id);
     }
     tracing::info!(%sensor, %kind, command = id, by = %by, "command queued");
+    super::audit::record(
+        &state.store,
+        by,
+        "command.queue",
+        &format!("sensor:{sensor}"),
+        json!({ "command": id, "kind": kind, "args": args }),
+    )
+    .await;
     Ok(id)
 }
 
@@ -445,6 +469,14 @@ async fn revoke(
     let (user, _) = user_for_sensor(&state, &headers, &name, true).await?;
     state.store.revoke_sensor(&name).await?;
     tracing::warn!(sensor = %name, by = %user.username, "sensor revoked");
+    super::audit::record(
+        &state.store,
+        &user.username,
+        "sensor.revoke",
+        &format!("sensor:{name}"),
+        json!({ "via": "api" }),
+    )
+    .await;
     Ok(Json(json!({ "revoked": name })).into_response())
 }
 
@@ -511,6 +543,14 @@ pub async fn watch_once(state: &SharedState) -> Result<Vec<String>, super::store
         }
         if state_now == "offline" {
             tracing::warn!(sensor = %r.name, silent_secs = age, "sensor went silent");
+            super::audit::record(
+                &state.store,
+                "system",
+                "sensor.offline",
+                &format!("sensor:{}", r.name),
+                json!({ "silent_secs": age }),
+            )
+            .await;
             let mut evs = vec![silent_alert(&r.name, &r.unit, age)];
             state
                 .store

@@ -311,6 +311,14 @@ async fn enroll(
             AppError::Unauthorized("unknown, already used or revoked enrolment token".into())
         })?;
     tracing::info!(sensor = %sensor.name, unit = %sensor.unit_name, "sensor enrolled");
+    super::audit::record(
+        &state.store,
+        &format!("sensor:{}", sensor.name),
+        "sensor.enrol",
+        &format!("sensor:{}", sensor.name),
+        json!({ "unit": sensor.unit_name }),
+    )
+    .await;
     Ok(Json(json!({
         "sensor_id": sensor.name,
         "unit": sensor.unit_name,

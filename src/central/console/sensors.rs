@@ -303,5 +303,13 @@ pub(super) async fn revoke(
         return internal(e);
     }
     tracing::warn!(sensor = %name, by = %user.username, "sensor revoked from the console");
+    crate::central::audit::record(
+        &state.store,
+        &user.username,
+        "sensor.revoke",
+        &format!("sensor:{name}"),
+        json!({ "via": "console" }),
+    )
+    .await;
     Redirect::to(&format!("/sensors/{name}")).into_response()
 }

@@ -963,5 +963,6 @@ impl Store {
     }
 }
 
+mod audit;
 mod fleet;
 pub use fleet::{CommandRow, SensorRow};
