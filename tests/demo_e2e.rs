@@ -322,6 +322,28 @@ async fn chromium_logs_in_and_opens_the_demo_incident() {
     assert!(count >= 1);
     assert!(d.source().await.contains("id=\"alerts\""));
 
+    // The workflow: acknowledge, note, and a refused resolve without reason.
+    assert!(
+        d.source().await.contains("Mở sự cố"),
+        "timeline shows the opening"
+    );
+    d.click("#status-to option[value=acknowledged]").await;
+    d.click("#status-submit").await;
+    d.wait_source("Đã tiếp nhận").await;
+    d.type_into("#comment-text", "Đã chặn địa chỉ nguồn tại tường lửa.")
+        .await;
+    d.click("#comment-submit").await;
+    let page = d.wait_source("Đã chặn địa chỉ nguồn").await;
+    assert!(page.contains("tl-comment"), "{page}");
+    d.click("#status-to option[value=resolved]").await;
+    d.click("#status-submit").await;
+    d.wait_source("incident-error").await;
+    assert!(
+        d.text_of("#incident-error")
+            .await
+            .contains("needs a reason")
+    );
+
     // English on request, and it sticks.
     d.click("#lang-switch").await;
     d.wait_source("lang=\"en\"").await;

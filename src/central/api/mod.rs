@@ -27,6 +27,8 @@ use super::store::{ListFilter, Sensor, User};
 use super::{AppError, SharedState, auth};
 use crate::event::{Event, parse_timestamp};
 
+pub mod incidents;
+
 /// The OpenAPI 3.1 document, served at `/api/v1/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
@@ -38,6 +40,9 @@ pub fn routes(state: SharedState) -> Router {
         .route("/api/v1/alerts", get(list_alerts))
         .route("/api/v1/incidents", get(list_incidents))
         .route("/api/v1/incidents/{id}", get(get_incident))
+        .route("/api/v1/incidents/{id}/status", post(incidents::set_status))
+        .route("/api/v1/incidents/{id}/assign", post(incidents::assign))
+        .route("/api/v1/incidents/{id}/comments", post(incidents::comment))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/ca.pem", get(ca_pem))
         .route("/healthz", get(healthz))
@@ -399,10 +404,12 @@ pub async fn filter_for(
     };
     let status = match q.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
-        Some(s @ ("open" | "closed")) => Some(s.to_string()),
+        Some(s @ ("open" | "closed" | "new" | "acknowledged" | "contained" | "resolved")) => {
+            Some(s.to_string())
+        }
         Some(other) => {
             return Err(AppError::BadRequest(format!(
-                "`status`: {other:?} is not one of open, closed"
+                "`status`: {other:?} is not one of open, closed, new, acknowledged, contained, resolved"
             )));
         }
     };
@@ -482,7 +489,11 @@ async fn get_incident(
         .incident(id, &user.unit_path, 200)
         .await?
         .ok_or(AppError::NotFound)?;
-    Ok(Json(json!({ "incident": incident, "alerts": alerts })).into_response())
+    let timeline = state.store.incident_timeline(id).await?;
+    Ok(
+        Json(json!({ "incident": incident, "alerts": alerts, "timeline": timeline }))
+            .into_response(),
+    )
 }
 
 /// The CA certificate sensors pin (public; a sensor checks its fingerprint

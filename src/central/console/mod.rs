@@ -225,6 +225,12 @@ struct IncidentPage<'a> {
     heading: String,
     incident: IncidentView,
     alerts: Vec<AlertView>,
+    assignee: String,
+    timeline: Vec<incident_actions::TimelineView>,
+    /// (value, label) of the statuses it may move to.
+    next_statuses: Vec<(String, String)>,
+    can_act: bool,
+    error: Option<String>,
 }
 
 #[derive(Template)]
@@ -243,6 +249,9 @@ pub fn routes(state: SharedState) -> Router {
         .route("/alerts", get(alerts))
         .route("/incidents", get(incidents))
         .route("/incidents/{id}", get(incident))
+        .route("/incidents/{id}/status", post(incident_actions::status))
+        .route("/incidents/{id}/assign", post(incident_actions::assign))
+        .route("/incidents/{id}/comments", post(incident_actions::comment))
         .route("/sensors", get(sensors::list))
         .route("/sensors/{name}", get(sensors::page))
         .route("/sensors/{name}/commands", post(sensors::queue))
@@ -678,10 +687,16 @@ async fn incidents(
     })
 }
 
+#[derive(Deserialize)]
+struct IncidentQuery {
+    error: Option<String>,
+}
+
 async fn incident(
     State(state): State<SharedState>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Query(q): Query<IncidentQuery>,
 ) -> Response {
     let (user, csrf) = signed_in!(state, headers);
     let lang = lang_of(&state, &headers);
@@ -701,13 +716,34 @@ async fn incident(
     };
     let heading = c.t.get1("incident-heading", "id", inc.id);
     c.title = heading.clone();
+    let timeline = match state.store.incident_timeline(inc.id).await {
+        Ok(t) => t,
+        Err(e) => return internal(e),
+    };
+    let status = inc.status.clone();
+    let assignee = inc.assignee.clone().unwrap_or_default();
+    let next_statuses = crate::central::incident::STATUSES
+        .iter()
+        .filter(|s| **s != status)
+        .map(|s| (s.to_string(), c.t.get(&format!("status-{s}"))))
+        .collect();
     let incident = incident_view(&c.t, inc);
     let alerts = alerts.into_iter().map(|a| alert_view(&c.t, a)).collect();
+    let timeline = timeline
+        .into_iter()
+        .map(|r| incident_actions::timeline_view(&c.t, r))
+        .collect();
+    let error = q.error.as_deref().map(|e| e.chars().take(300).collect());
     render(&IncidentPage {
+        can_act: crate::central::api::incidents::can_act(&user),
         chrome: c,
         heading,
         incident,
         alerts,
+        assignee,
+        timeline,
+        next_statuses,
+        error,
     })
 }
 
@@ -751,6 +787,7 @@ async fn css() -> Response {
         .into_response()
 }
 
+mod incident_actions;
 mod sensors;
 
 #[cfg(test)]

@@ -157,6 +157,13 @@ pub struct IncidentRow {
     pub first_seen: i64,
     pub last_seen: i64,
     pub alert_count: i64,
+    /// The user working on it.
+    pub assignee: Option<String>,
+    /// When each step was first reached.
+    pub acknowledged_at: Option<i64>,
+    pub contained_at: Option<i64>,
+    pub resolved_at: Option<i64>,
+    pub closed_at: Option<i64>,
 }
 
 /// Counts for the overview: alerts per unit and severity.
@@ -224,8 +231,9 @@ fn now_micros() -> i64 {
 const ALERT_COLUMNS: &str = "a.event_id, a.ts, u.name AS unit, s.name AS sensor, a.gid, \
     a.signature_id, a.rev, a.signature, a.category, a.severity, a.src_ip, a.src_port, \
     a.dest_ip, a.dest_port, a.proto, a.drill, a.incident_id";
-const INCIDENT_COLUMNS: &str = "i.id, u.name AS unit, u.title AS unit_title, i.gid, \
-    i.signature_id, i.title, i.severity, i.status, i.first_seen, i.last_seen, i.alert_count";
+pub(crate) const INCIDENT_COLUMNS: &str = "i.id, u.name AS unit, u.title AS unit_title, i.gid, \
+    i.signature_id, i.title, i.severity, i.status, i.first_seen, i.last_seen, i.alert_count, \
+    i.assignee, i.acknowledged_at, i.contained_at, i.resolved_at, i.closed_at";
 
 impl Store {
     /// Opens the store at `url` and runs the migrations.
@@ -677,7 +685,8 @@ impl Store {
                 let severity = i64::from(alert.severity);
                 let open: Option<(i64,)> = sqlx::query_as(
                     "SELECT id FROM incidents WHERE unit_id = $1 AND gid = $2 AND signature_id = $3 \
-                     AND status = 'open' AND last_seen >= $4 AND first_seen <= $5 \
+                     AND status IN ('new', 'acknowledged', 'contained') \
+                     AND last_seen >= $4 AND first_seen <= $5 \
                      ORDER BY last_seen DESC LIMIT 1")
                     .bind(sensor.unit_id).bind(gid).bind(sid)
                     .bind(ts - incident_window_micros).bind(ts + incident_window_micros)
@@ -699,10 +708,16 @@ impl Store {
                         let (id,): (i64,) = sqlx::query_as(
                             "INSERT INTO incidents (unit_id, gid, signature_id, title, severity, status, \
                              first_seen, last_seen, alert_count, created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, 'open', $6, $6, 1, $7, $7) RETURNING id")
+                             VALUES ($1, $2, $3, $4, $5, 'new', $6, $6, 1, $7, $7) RETURNING id")
                             .bind(sensor.unit_id).bind(gid).bind(sid).bind(&alert.signature)
                             .bind(severity).bind(ts).bind(now)
                             .fetch_one(&mut *tx).await?;
+                        sqlx::query(
+                            "INSERT INTO incident_timeline (incident_id, at, actor, kind, text, details) \
+                             VALUES ($1, $2, 'system', 'opened', $3, $4)")
+                            .bind(id).bind(now).bind(&alert.signature)
+                            .bind(serde_json::json!({"sensor": sensor.name, "event_id": event_id}).to_string())
+                            .execute(&mut *tx).await?;
                         id
                     }
                 };
@@ -820,7 +835,7 @@ impl Store {
     ) -> (String, Vec<Param>) {
         let mut sql = String::from(" WHERE u.path LIKE $1");
         let mut params = vec![Param::S(format!("{}%", f.scope_path))];
-        let mut push = |cond: String, p: Param, params: &mut Vec<Param>| {
+        let push = |cond: String, p: Param, sql: &mut String, params: &mut Vec<Param>| {
             params.push(p);
             sql.push_str(&format!(" AND {cond}${}", params.len()));
         };
@@ -828,24 +843,47 @@ impl Store {
             push(
                 "u.path LIKE ".into(),
                 Param::S(format!("{up}%")),
+                &mut sql,
                 &mut params,
             );
         }
         if let Some(s) = f.since {
-            push(format!("{alias}.{time_col} >= "), Param::I(s), &mut params);
-        }
-        if let Some(u) = f.until {
-            push(format!("{alias}.{time_col} < "), Param::I(u), &mut params);
-        }
-        if let Some(sev) = f.severity_max {
-            push(format!("{alias}.severity <= "), Param::I(sev), &mut params);
-        }
-        if with_status && let Some(st) = &f.status {
             push(
-                format!("{alias}.status = "),
-                Param::S(st.clone()),
+                format!("{alias}.{time_col} >= "),
+                Param::I(s),
+                &mut sql,
                 &mut params,
             );
+        }
+        if let Some(u) = f.until {
+            push(
+                format!("{alias}.{time_col} < "),
+                Param::I(u),
+                &mut sql,
+                &mut params,
+            );
+        }
+        if let Some(sev) = f.severity_max {
+            push(
+                format!("{alias}.severity <= "),
+                Param::I(sev),
+                &mut sql,
+                &mut params,
+            );
+        }
+        if with_status && let Some(st) = &f.status {
+            match st.as_str() {
+                "open" => sql.push_str(&format!(
+                    " AND {alias}.status IN ('new', 'acknowledged', 'contained')"
+                )),
+                "closed" => sql.push_str(&format!(" AND {alias}.status IN ('resolved', 'closed')")),
+                _ => push(
+                    format!("{alias}.status = "),
+                    Param::S(st.clone()),
+                    &mut sql,
+                    &mut params,
+                ),
+            }
         }
         (sql, params)
     }
@@ -965,4 +1003,6 @@ impl Store {
 
 mod audit;
 mod fleet;
+pub mod incidents;
 pub use fleet::{CommandRow, SensorRow};
+pub use incidents::TimelineRow;

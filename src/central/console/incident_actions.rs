@@ -1,0 +1,199 @@
+//! The incident page's forms: change the status (with a reason), assign,
+//! comment. CSRF-checked; viewers may not act; a refused change comes back
+//! to the page with the reason.
+
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Tr, internal, session, show_time};
+use crate::central::store::TimelineRow;
+use crate::central::store::incidents::WorkflowError;
+use crate::central::{SharedState, audit, auth};
+
+pub(super) struct TimelineView {
+    pub(super) time: String,
+    pub(super) actor: String,
+    pub(super) kind: String,
+    pub(super) label: String,
+    pub(super) text: String,
+}
+
+pub(super) fn timeline_view(t: &Tr<'_>, r: TimelineRow) -> TimelineView {
+    let details: serde_json::Value = serde_json::from_str(&r.details).unwrap_or_default();
+    let label = match r.kind.as_str() {
+        "status" => format!(
+            "{} → {}",
+            t.get(&format!(
+                "status-{}",
+                details["from"].as_str().unwrap_or("new")
+            )),
+            t.get(&format!(
+                "status-{}",
+                details["to"].as_str().unwrap_or("new")
+            ))
+        ),
+        "assign" if r.text.is_empty() => t.get("timeline-unassigned"),
+        "assign" => t.get1("timeline-assigned", "user", &r.text),
+        other => t.get(&format!("timeline-{other}")),
+    };
+    let text = if r.kind == "assign" {
+        String::new()
+    } else {
+        r.text
+    };
+    TimelineView {
+        time: show_time(r.at),
+        actor: r.actor,
+        kind: r.kind,
+        label,
+        text,
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct ActionForm {
+    csrf: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    assignee: String,
+    #[serde(default)]
+    text: String,
+}
+
+async fn act(
+    state: &SharedState,
+    headers: &HeaderMap,
+    form_csrf: &str,
+) -> Result<crate::central::store::User, Response> {
+    let Some((user, csrf)) = session(state, headers).await else {
+        return Err(Redirect::to("/login").into_response());
+    };
+    if !auth::same_secret(&csrf, form_csrf) {
+        return Err((StatusCode::FORBIDDEN, "CSRF token mismatch").into_response());
+    }
+    if !crate::central::api::incidents::can_act(&user) {
+        return Err((StatusCode::FORBIDDEN, "viewers cannot change incidents").into_response());
+    }
+    Ok(user)
+}
+
+fn back(id: i64, r: Result<(), WorkflowError>) -> Response {
+    match r {
+        Ok(()) => Redirect::to(&format!("/incidents/{id}")).into_response(),
+        Err(WorkflowError::NotFound) => (StatusCode::NOT_FOUND, "not found").into_response(),
+        Err(WorkflowError::Refused(m)) => {
+            let q: String = url_escape(&m);
+            Redirect::to(&format!("/incidents/{id}?error={q}")).into_response()
+        }
+        Err(WorkflowError::Store(e)) => internal(e),
+    }
+}
+
+/// Percent-encodes a message for a query string.
+fn url_escape(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+pub(super) async fn status(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    let user = match act(&state, &headers, &f.csrf).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let r = state
+        .store
+        .incident_status(
+            id,
+            &user.unit_path,
+            f.status.trim(),
+            &f.reason,
+            &user.username,
+        )
+        .await
+        .map(|_| ());
+    if r.is_ok() {
+        audit::record(
+            &state.store,
+            &user.username,
+            "incident.status",
+            &format!("incident:{id}"),
+            json!({ "to": f.status.trim(), "reason": f.reason.trim(), "via": "console" }),
+        )
+        .await;
+    }
+    back(id, r)
+}
+
+pub(super) async fn assign(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    let user = match act(&state, &headers, &f.csrf).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let who = Some(f.assignee.trim()).filter(|s| !s.is_empty());
+    let r = state
+        .store
+        .incident_assign(id, &user.unit_path, who, &user.username)
+        .await
+        .map(|_| ());
+    if r.is_ok() {
+        audit::record(
+            &state.store,
+            &user.username,
+            "incident.assign",
+            &format!("incident:{id}"),
+            json!({ "assignee": who, "via": "console" }),
+        )
+        .await;
+    }
+    back(id, r)
+}
+
+pub(super) async fn comment(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    let user = match act(&state, &headers, &f.csrf).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let r = state
+        .store
+        .incident_comment(id, &user.unit_path, &f.text, &user.username)
+        .await;
+    if let Ok(row) = &r {
+        audit::record(
+            &state.store,
+            &user.username,
+            "incident.comment",
+            &format!("incident:{id}"),
+            json!({ "timeline": row.id, "via": "console" }),
+        )
+        .await;
+    }
+    back(id, r.map(|_| ()))
+}

@@ -1,0 +1,195 @@
+//! The incident workflow in the store: status changes with reasons,
+//! assignment, comments, and the timeline they write (see
+//! [`crate::central::incident`] for the rules).
+
+use serde::Serialize;
+
+use super::{INCIDENT_COLUMNS, IncidentRow, Store, StoreError, now_micros};
+use crate::central::incident::check_transition;
+
+/// One entry of an incident's timeline.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct TimelineRow {
+    pub id: i64,
+    pub at: i64,
+    /// A user name or `system`.
+    pub actor: String,
+    /// `opened`, `status`, `assign`, `comment`.
+    pub kind: String,
+    pub text: String,
+    /// JSON.
+    pub details: String,
+}
+
+/// Why a workflow change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    #[error("no such incident in your units")]
+    NotFound,
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for WorkflowError {
+    fn from(e: sqlx::Error) -> Self {
+        WorkflowError::Store(StoreError::Db(e))
+    }
+}
+
+/// The longest comment, in characters.
+pub const MAX_COMMENT: usize = 10_000;
+
+impl Store {
+    async fn scoped_incident(
+        &self,
+        id: i64,
+        scope_path: &str,
+    ) -> Result<IncidentRow, WorkflowError> {
+        let sql = format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents i JOIN units u ON u.id = i.unit_id \
+             WHERE i.id = $1 AND u.path LIKE $2"
+        );
+        let row: Option<IncidentRow> = dispatch!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id).bind(format!("{scope_path}%")).fetch_optional(p).await?);
+        row.ok_or(WorkflowError::NotFound)
+    }
+
+    /// Moves an incident to `to`, with a reason; the first time a step is
+    /// reached its time is kept (for the response-time figures).
+    ///
+    /// # Errors
+    /// [`WorkflowError::NotFound`] outside `scope_path`;
+    /// [`WorkflowError::Refused`] for a change the workflow does not allow.
+    pub async fn incident_status(
+        &self,
+        id: i64,
+        scope_path: &str,
+        to: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<IncidentRow, WorkflowError> {
+        let inc = self.scoped_incident(id, scope_path).await?;
+        check_transition(&inc.status, to, reason).map_err(WorkflowError::Refused)?;
+        let now = now_micros();
+        let to_rank = crate::central::incident::STATUSES
+            .iter()
+            .position(|s| *s == to)
+            .unwrap_or(0);
+        let details = serde_json::json!({ "from": inc.status, "to": to }).to_string();
+        dispatch!(self, p => {
+            let mut tx = p.begin().await?;
+            // compare-and-set: two people changing it at once cannot both win
+            let n = sqlx::query("UPDATE incidents SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
+                .bind(to).bind(now).bind(id).bind(&inc.status)
+                .execute(&mut *tx).await?.rows_affected();
+            if n != 1 {
+                return Err(WorkflowError::Refused("the incident changed meanwhile; reload and try again".into()));
+            }
+            // every step up to `to` counts as reached now, if it was not
+            // before (new → contained acknowledges too)
+            for (i, c) in ["acknowledged_at", "contained_at", "resolved_at", "closed_at"].iter().enumerate() {
+                if i < to_rank {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "UPDATE incidents SET {c} = $1 WHERE id = $2 AND {c} IS NULL")))
+                        .bind(now).bind(id).execute(&mut *tx).await?;
+                }
+            }
+            sqlx::query("INSERT INTO incident_timeline (incident_id, at, actor, kind, text, details) \
+                         VALUES ($1, $2, $3, 'status', $4, $5)")
+                .bind(id).bind(now).bind(actor).bind(reason.trim()).bind(&details)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        self.scoped_incident(id, scope_path).await
+    }
+
+    /// Assigns an incident to a user who can see it (`None`: unassigns).
+    ///
+    /// # Errors
+    /// [`WorkflowError::NotFound`]; [`WorkflowError::Refused`] for an
+    /// unknown user or one who cannot see the incident.
+    pub async fn incident_assign(
+        &self,
+        id: i64,
+        scope_path: &str,
+        assignee: Option<&str>,
+        actor: &str,
+    ) -> Result<IncidentRow, WorkflowError> {
+        let inc = self.scoped_incident(id, scope_path).await?;
+        if let Some(name) = assignee {
+            let Some(user) = self.user(name).await? else {
+                return Err(WorkflowError::Refused(format!("no user {name:?}")));
+            };
+            let unit = self.unit(&inc.unit).await?;
+            if !unit.is_some_and(|u| u.path.starts_with(&user.unit_path)) {
+                return Err(WorkflowError::Refused(format!(
+                    "{name} cannot see this incident (it is outside their unit)"
+                )));
+            }
+        }
+        let now = now_micros();
+        let text = assignee.unwrap_or("").to_string();
+        let details = serde_json::json!({ "from": inc.assignee, "to": assignee }).to_string();
+        dispatch!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query("UPDATE incidents SET assignee = $1, updated_at = $2 WHERE id = $3")
+                .bind(assignee).bind(now).bind(id).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO incident_timeline (incident_id, at, actor, kind, text, details) \
+                         VALUES ($1, $2, $3, 'assign', $4, $5)")
+                .bind(id).bind(now).bind(actor).bind(&text).bind(&details)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        self.scoped_incident(id, scope_path).await
+    }
+
+    /// Adds a comment to an incident's timeline.
+    ///
+    /// # Errors
+    /// [`WorkflowError::NotFound`]; [`WorkflowError::Refused`] for an empty
+    /// or too long comment.
+    pub async fn incident_comment(
+        &self,
+        id: i64,
+        scope_path: &str,
+        text: &str,
+        actor: &str,
+    ) -> Result<TimelineRow, WorkflowError> {
+        self.scoped_incident(id, scope_path).await?;
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(WorkflowError::Refused("the comment is empty".into()));
+        }
+        if text.chars().count() > MAX_COMMENT {
+            return Err(WorkflowError::Refused(format!(
+                "the comment is longer than {MAX_COMMENT} characters"
+            )));
+        }
+        let now = now_micros();
+        let (tid,): (i64,) = dispatch!(self, p => sqlx::query_as(
+            "INSERT INTO incident_timeline (incident_id, at, actor, kind, text, details) \
+             VALUES ($1, $2, $3, 'comment', $4, '{}') RETURNING id")
+            .bind(id).bind(now).bind(actor).bind(text).fetch_one(p).await?);
+        Ok(TimelineRow {
+            id: tid,
+            at: now,
+            actor: actor.to_string(),
+            kind: "comment".into(),
+            text: text.to_string(),
+            details: "{}".into(),
+        })
+    }
+
+    /// An incident's timeline, oldest first.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn incident_timeline(&self, id: i64) -> Result<Vec<TimelineRow>, StoreError> {
+        Ok(dispatch!(self, p => sqlx::query_as::<_, TimelineRow>(
+            "SELECT id, at, actor, kind, text, details FROM incident_timeline \
+             WHERE incident_id = $1 ORDER BY id")
+            .bind(id).fetch_all(p).await?))
+    }
+}

@@ -1,0 +1,185 @@
+//! The incident workflow over the API, on both backends: statuses with
+//! reasons, the times each step was first reached, assignment within the
+//! units a user may see, comments, the timeline and the audit trail; the
+//! `open`/`closed` filters and grouping follow the workflow.
+
+mod common;
+
+use canhgac::central::store::Store;
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn workflow(store: Store) {
+    seed_org(&store).await;
+    let sensor = enrolled_sensor(&store, "gw-1", "xa-my-yen").await;
+    let coord = user_with_token(
+        &store,
+        "coord",
+        "coordinator",
+        "tay-ninh",
+        "long password 1",
+    )
+    .await;
+    let staff = user_with_token(
+        &store,
+        "staff",
+        "unit_staff",
+        "xa-my-yen",
+        "long password 2",
+    )
+    .await;
+    let viewer = user_with_token(&store, "view", "viewer", "tay-ninh", "long password 3").await;
+    user_with_token(
+        &store,
+        "ward",
+        "unit_staff",
+        "phuong-tan-an",
+        "long password 4",
+    )
+    .await;
+    let (base, _) = spawn_central(store.clone()).await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{base}/api/v1/events"))
+        .header("authorization", format!("Bearer {sensor}"))
+        .body(alert_line(100, "2026-11-20T08:00:00.000000+0000", 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let id = store.incidents(&everything(10)).await.unwrap().items[0].id;
+    let post = |token: &str, path: String, body: Value| {
+        http.post(format!("{base}/api/v1/incidents/{id}/{path}"))
+            .header("authorization", format!("Bearer {token}"))
+            .json(&body)
+            .send()
+    };
+    // viewers look, they do not act
+    let r = post(&viewer, "status".into(), json!({"status": "acknowledged"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // the commune's staff acknowledge
+    let r = post(&staff, "status".into(), json!({"status": "acknowledged"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let inc: Value = r.json().await.unwrap();
+    assert_eq!(inc["status"], "acknowledged");
+    assert!(inc["acknowledged_at"].as_i64().is_some());
+    assert!(inc["contained_at"].is_null());
+    // resolving needs a reason; the refusal says so
+    let r = post(&staff, "status".into(), json!({"status": "resolved"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("needs a reason"));
+    let r = post(&staff, "status".into(), json!({"status": "finished"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // assignment: only to someone who can see the incident
+    let r = post(&coord, "assign".into(), json!({"assignee": "ward"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("cannot see"));
+    let r = post(&coord, "assign".into(), json!({"assignee": "staff"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["assignee"], "staff");
+    // comments, in Vietnamese
+    let r = post(
+        &staff,
+        "comments".into(),
+        json!({"text": "Đã ngắt máy chủ khỏi mạng."}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = post(&staff, "comments".into(), json!({"text": "   "}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // contained, then resolved with a reason: the skipped times are kept
+    post(&staff, "status".into(), json!({"status": "contained"}))
+        .await
+        .unwrap();
+    let r = post(
+        &staff,
+        "status".into(),
+        json!({"status": "resolved", "reason": "Đã vá lỗ hổng, đổi mật khẩu."}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let inc: Value = r.json().await.unwrap();
+    assert!(inc["contained_at"].as_i64().unwrap() <= inc["resolved_at"].as_i64().unwrap());
+    // a resolved incident no longer takes alerts: the next one opens a new incident
+    http.post(format!("{base}/api/v1/events"))
+        .header("authorization", format!("Bearer {sensor}"))
+        .body(alert_line(100, "2026-11-20T08:05:00.000000+0000", 1))
+        .send()
+        .await
+        .unwrap();
+    let mut f = everything(10);
+    f.status = Some("open".into());
+    assert_eq!(store.incidents(&f).await.unwrap().total, 1);
+    f.status = Some("closed".into());
+    let closed = store.incidents(&f).await.unwrap();
+    assert_eq!((closed.total, closed.items[0].id), (1, id));
+    // reopening needs a reason
+    let r = post(&coord, "status".into(), json!({"status": "acknowledged"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // the timeline tells the story, oldest first
+    let r = http
+        .get(format!("{base}/api/v1/incidents/{id}"))
+        .header("authorization", format!("Bearer {viewer}"))
+        .send()
+        .await
+        .unwrap();
+    let detail: Value = r.json().await.unwrap();
+    let kinds: Vec<(&str, &str)> = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["kind"].as_str().unwrap(), t["actor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("opened", "system"),
+            ("status", "staff"),
+            ("assign", "coord"),
+            ("comment", "staff"),
+            ("status", "staff"),
+            ("status", "staff"),
+        ]
+    );
+    assert_eq!(
+        detail["timeline"][5]["text"],
+        "Đã vá lỗ hổng, đổi mật khẩu."
+    );
+    // and the audit trail has every change, intact
+    let audited = store.audit_of(&format!("incident:{id}"), 20).await.unwrap();
+    assert_eq!(audited.len(), 5);
+    assert!(store.audit_verify().await.unwrap().is_ok());
+    // a user outside the incident's units does not find it
+    let ward = user_with_token(
+        &store,
+        "ward2",
+        "coordinator",
+        "phuong-tan-an",
+        "long password 5",
+    )
+    .await;
+    let r = post(&ward, "comments".into(), json!({"text": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+on_both_backends!(incident_workflow, super::workflow);
