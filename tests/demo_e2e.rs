@@ -329,19 +329,29 @@ async fn chromium_logs_in_and_opens_the_demo_incident() {
     );
     d.click("#status-to option[value=acknowledged]").await;
     d.click("#status-submit").await;
-    d.wait_source("Đã tiếp nhận").await;
+    // (the status names are also in the form: wait for the timeline row)
+    let page = d.wait_source("tl-status").await;
+    assert!(page.contains("Mới → Đã tiếp nhận"), "{page}");
     d.type_into("#comment-text", "Đã chặn địa chỉ nguồn tại tường lửa.")
         .await;
     d.click("#comment-submit").await;
-    let page = d.wait_source("Đã chặn địa chỉ nguồn").await;
-    assert!(page.contains("tl-comment"), "{page}");
+    let page = d.wait_source("tl-comment").await;
+    let note = page
+        .split("tl-comment")
+        .nth(1)
+        .unwrap_or_default()
+        .split("</tr>")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(note.contains("tường lửa"), "the note as typed: {note}");
     d.click("#status-to option[value=resolved]").await;
     d.click("#status-submit").await;
     d.wait_source("incident-error").await;
+    let refusal = d.text_of("#incident-error").await;
     assert!(
-        d.text_of("#incident-error")
-            .await
-            .contains("needs a reason")
+        refusal.contains("ghi lý do"),
+        "refusal in Vietnamese: {refusal}"
     );
 
     // English on request, and it sticks.

@@ -51,30 +51,90 @@ fn rank(status: &str) -> Option<usize> {
     STATUSES.iter().position(|s| *s == status)
 }
 
+/// Why a workflow change was refused; shown in English by the API and
+/// through the console's Fluent messages (`refuse-*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    UnknownStatus(String),
+    Already(String),
+    BackNeedsReason { from: String, to: String },
+    NeedsReason(String),
+    Changed,
+    NoUser(String),
+    CannotSee(String),
+    EmptyComment,
+    CommentTooLong(usize),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::UnknownStatus(s) => write!(
+                f,
+                "unknown status {s:?}; expected one of {}",
+                STATUSES.join(", ")
+            ),
+            Refusal::Already(s) => write!(f, "the incident is already {s}"),
+            Refusal::BackNeedsReason { from, to } => {
+                write!(
+                    f,
+                    "moving an incident back from {from} to {to} needs a reason"
+                )
+            }
+            Refusal::NeedsReason(s) => write!(f, "marking an incident {s} needs a reason"),
+            Refusal::Changed => write!(f, "the incident changed meanwhile; reload and try again"),
+            Refusal::NoUser(u) => write!(f, "no user {u:?}"),
+            Refusal::CannotSee(u) => {
+                write!(f, "{u} cannot see this incident (it is outside their unit)")
+            }
+            Refusal::EmptyComment => write!(f, "the comment is empty"),
+            Refusal::CommentTooLong(n) => write!(f, "the comment is longer than {n} characters"),
+        }
+    }
+}
+
+impl Refusal {
+    /// The console message id and its arguments.
+    pub fn message(&self) -> (&'static str, Vec<(&'static str, String)>) {
+        match self {
+            Refusal::UnknownStatus(s) => ("refuse-unknown-status", vec![("status", s.clone())]),
+            Refusal::Already(s) => ("refuse-already", vec![("status", s.clone())]),
+            Refusal::BackNeedsReason { from, to } => (
+                "refuse-back-needs-reason",
+                vec![("from", from.clone()), ("to", to.clone())],
+            ),
+            Refusal::NeedsReason(s) => ("refuse-needs-reason", vec![("status", s.clone())]),
+            Refusal::Changed => ("refuse-changed", vec![]),
+            Refusal::NoUser(u) => ("refuse-no-user", vec![("user", u.clone())]),
+            Refusal::CannotSee(u) => ("refuse-cannot-see", vec![("user", u.clone())]),
+            Refusal::EmptyComment => ("refuse-empty-comment", vec![]),
+            Refusal::CommentTooLong(n) => ("refuse-comment-too-long", vec![("max", n.to_string())]),
+        }
+    }
+}
+
 /// Checks a status change: forward steps may skip (a false positive goes
 /// from new to closed), and need a reason when they resolve or close; a
 /// step back (reopening) always needs a reason.
 ///
 /// # Errors
-/// A message saying what is wrong.
-pub fn check_transition(from: &str, to: &str, reason: &str) -> Result<(), String> {
+/// The [`Refusal`].
+pub fn check_transition(from: &str, to: &str, reason: &str) -> Result<(), Refusal> {
     let (Some(a), Some(b)) = (rank(from), rank(to)) else {
-        return Err(format!(
-            "unknown status {to:?}; expected one of {}",
-            STATUSES.join(", ")
-        ));
+        return Err(Refusal::UnknownStatus(to.to_string()));
     };
     if a == b {
-        return Err(format!("the incident is already {to}"));
+        return Err(Refusal::Already(to.to_string()));
     }
     let reason = reason.trim();
     if b < a && reason.is_empty() {
-        return Err(format!(
-            "moving an incident back from {from} to {to} needs a reason"
-        ));
+        return Err(Refusal::BackNeedsReason {
+            from: from.to_string(),
+            to: to.to_string(),
+        });
     }
     if (to == "resolved" || to == "closed") && reason.is_empty() {
-        return Err(format!("marking an incident {to} needs a reason"));
+        return Err(Refusal::NeedsReason(to.to_string()));
     }
     Ok(())
 }

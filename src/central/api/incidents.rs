@@ -19,7 +19,7 @@ impl From<WorkflowError> for AppError {
     fn from(e: WorkflowError) -> Self {
         match e {
             WorkflowError::NotFound => AppError::NotFound,
-            WorkflowError::Refused(m) => AppError::BadRequest(m),
+            WorkflowError::Refused(r) => AppError::BadRequest(r.to_string()),
             WorkflowError::Store(e) => e.into(),
         }
     }

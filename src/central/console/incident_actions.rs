@@ -70,7 +70,7 @@ async fn act(
     state: &SharedState,
     headers: &HeaderMap,
     form_csrf: &str,
-) -> Result<crate::central::store::User, Response> {
+) -> Result<(crate::central::store::User, String), Response> {
     let Some((user, csrf)) = session(state, headers).await else {
         return Err(Redirect::to("/login").into_response());
     };
@@ -80,32 +80,38 @@ async fn act(
     if !crate::central::api::incidents::can_act(&user) {
         return Err((StatusCode::FORBIDDEN, "viewers cannot change incidents").into_response());
     }
-    Ok(user)
+    Ok((user, csrf))
 }
 
-fn back(id: i64, r: Result<(), WorkflowError>) -> Response {
+/// Back to the incident page: after a change, a redirect; after a refusal,
+/// the page itself with the reason in the user's language.
+async fn back(
+    state: &SharedState,
+    headers: &HeaderMap,
+    who: (crate::central::store::User, String),
+    id: i64,
+    r: Result<(), WorkflowError>,
+) -> Response {
     match r {
         Ok(()) => Redirect::to(&format!("/incidents/{id}")).into_response(),
         Err(WorkflowError::NotFound) => (StatusCode::NOT_FOUND, "not found").into_response(),
-        Err(WorkflowError::Refused(m)) => {
-            let q: String = url_escape(&m);
-            Redirect::to(&format!("/incidents/{id}?error={q}")).into_response()
+        Err(WorkflowError::Refused(refusal)) => {
+            super::incident_page(
+                state,
+                headers,
+                &who.0,
+                who.1,
+                &id.to_string(),
+                Some(&refusal),
+            )
+            .await
         }
         Err(WorkflowError::Store(e)) => internal(e),
     }
 }
 
-/// Percent-encodes a message for a query string.
-fn url_escape(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+pub(super) async fn to_incident(Path(id): Path<i64>) -> Response {
+    Redirect::to(&format!("/incidents/{id}")).into_response()
 }
 
 pub(super) async fn status(
@@ -114,10 +120,11 @@ pub(super) async fn status(
     Path(id): Path<i64>,
     Form(f): Form<ActionForm>,
 ) -> Response {
-    let user = match act(&state, &headers, &f.csrf).await {
+    let acting = match act(&state, &headers, &f.csrf).await {
         Ok(u) => u,
         Err(r) => return r,
     };
+    let user = &acting.0;
     let r = state
         .store
         .incident_status(
@@ -139,7 +146,7 @@ pub(super) async fn status(
         )
         .await;
     }
-    back(id, r)
+    back(&state, &headers, acting.clone(), id, r).await
 }
 
 pub(super) async fn assign(
@@ -148,10 +155,11 @@ pub(super) async fn assign(
     Path(id): Path<i64>,
     Form(f): Form<ActionForm>,
 ) -> Response {
-    let user = match act(&state, &headers, &f.csrf).await {
+    let acting = match act(&state, &headers, &f.csrf).await {
         Ok(u) => u,
         Err(r) => return r,
     };
+    let user = &acting.0;
     let who = Some(f.assignee.trim()).filter(|s| !s.is_empty());
     let r = state
         .store
@@ -168,7 +176,7 @@ pub(super) async fn assign(
         )
         .await;
     }
-    back(id, r)
+    back(&state, &headers, acting.clone(), id, r).await
 }
 
 pub(super) async fn comment(
@@ -177,10 +185,11 @@ pub(super) async fn comment(
     Path(id): Path<i64>,
     Form(f): Form<ActionForm>,
 ) -> Response {
-    let user = match act(&state, &headers, &f.csrf).await {
+    let acting = match act(&state, &headers, &f.csrf).await {
         Ok(u) => u,
         Err(r) => return r,
     };
+    let user = &acting.0;
     let r = state
         .store
         .incident_comment(id, &user.unit_path, &f.text, &user.username)
@@ -195,5 +204,6 @@ pub(super) async fn comment(
         )
         .await;
     }
-    back(id, r.map(|_| ()))
+    let r = r.map(|_| ());
+    back(&state, &headers, acting.clone(), id, r).await
 }

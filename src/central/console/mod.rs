@@ -249,9 +249,20 @@ pub fn routes(state: SharedState) -> Router {
         .route("/alerts", get(alerts))
         .route("/incidents", get(incidents))
         .route("/incidents/{id}", get(incident))
-        .route("/incidents/{id}/status", post(incident_actions::status))
-        .route("/incidents/{id}/assign", post(incident_actions::assign))
-        .route("/incidents/{id}/comments", post(incident_actions::comment))
+        // a GET on an action (a language switch or a reload after a
+        // refused change) goes back to the incident
+        .route(
+            "/incidents/{id}/status",
+            get(incident_actions::to_incident).post(incident_actions::status),
+        )
+        .route(
+            "/incidents/{id}/assign",
+            get(incident_actions::to_incident).post(incident_actions::assign),
+        )
+        .route(
+            "/incidents/{id}/comments",
+            get(incident_actions::to_incident).post(incident_actions::comment),
+        )
         .route("/sensors", get(sensors::list))
         .route("/sensors/{name}", get(sensors::page))
         .route("/sensors/{name}/commands", post(sensors::queue))
@@ -687,19 +698,25 @@ async fn incidents(
     })
 }
 
-#[derive(Deserialize)]
-struct IncidentQuery {
-    error: Option<String>,
-}
-
 async fn incident(
     State(state): State<SharedState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(q): Query<IncidentQuery>,
 ) -> Response {
     let (user, csrf) = signed_in!(state, headers);
-    let lang = lang_of(&state, &headers);
+    incident_page(&state, &headers, &user, csrf, &id, None).await
+}
+
+/// The incident page; `refusal` is a change just refused (shown, 400).
+async fn incident_page(
+    state: &SharedState,
+    headers: &HeaderMap,
+    user: &User,
+    csrf: String,
+    id: &str,
+    refusal: Option<&crate::central::incident::Refusal>,
+) -> Response {
+    let lang = lang_of(state, headers);
     let found = match id.parse::<i64>() {
         Ok(id) => match state.store.incident(id, &user.unit_path, 200).await {
             Ok(f) => f,
@@ -707,7 +724,7 @@ async fn incident(
         },
         Err(_) => None,
     };
-    let mut c = chrome(&state, lang, "nav-incidents", Some(&user), csrf);
+    let mut c = chrome(state, lang, "nav-incidents", Some(user), csrf);
     let Some((inc, alerts)) = found else {
         let message = c.t.get("not-found");
         let mut res = render(&MessagePage { chrome: c, message });
@@ -733,9 +750,17 @@ async fn incident(
         .into_iter()
         .map(|r| incident_actions::timeline_view(&c.t, r))
         .collect();
-    let error = q.error.as_deref().map(|e| e.chars().take(300).collect());
-    render(&IncidentPage {
-        can_act: crate::central::api::incidents::can_act(&user),
+    let error = refusal.map(|r| {
+        let (id, args) = r.message();
+        let mut fa = FluentArgs::new();
+        for (k, v) in args {
+            fa.set(k, v);
+        }
+        c.t.i18n.get(c.t.lang, id, Some(&fa))
+    });
+    let refused = error.is_some();
+    let mut res = render(&IncidentPage {
+        can_act: crate::central::api::incidents::can_act(user),
         chrome: c,
         heading,
         incident,
@@ -744,7 +769,11 @@ async fn incident(
         timeline,
         next_statuses,
         error,
-    })
+    });
+    if refused {
+        *res.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    res
 }
 
 async fn set_lang(

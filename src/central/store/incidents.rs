@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::{INCIDENT_COLUMNS, IncidentRow, Store, StoreError, now_micros};
-use crate::central::incident::check_transition;
+use crate::central::incident::{Refusal, check_transition};
 
 /// One entry of an incident's timeline.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -27,7 +27,7 @@ pub enum WorkflowError {
     #[error("no such incident in your units")]
     NotFound,
     #[error("{0}")]
-    Refused(String),
+    Refused(Refusal),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -85,7 +85,7 @@ impl Store {
                 .bind(to).bind(now).bind(id).bind(&inc.status)
                 .execute(&mut *tx).await?.rows_affected();
             if n != 1 {
-                return Err(WorkflowError::Refused("the incident changed meanwhile; reload and try again".into()));
+                return Err(WorkflowError::Refused(Refusal::Changed));
             }
             // every step up to `to` counts as reached now, if it was not
             // before (new → contained acknowledges too)
@@ -120,13 +120,11 @@ impl Store {
         let inc = self.scoped_incident(id, scope_path).await?;
         if let Some(name) = assignee {
             let Some(user) = self.user(name).await? else {
-                return Err(WorkflowError::Refused(format!("no user {name:?}")));
+                return Err(WorkflowError::Refused(Refusal::NoUser(name.to_string())));
             };
             let unit = self.unit(&inc.unit).await?;
             if !unit.is_some_and(|u| u.path.starts_with(&user.unit_path)) {
-                return Err(WorkflowError::Refused(format!(
-                    "{name} cannot see this incident (it is outside their unit)"
-                )));
+                return Err(WorkflowError::Refused(Refusal::CannotSee(name.to_string())));
             }
         }
         let now = now_micros();
@@ -160,12 +158,10 @@ impl Store {
         self.scoped_incident(id, scope_path).await?;
         let text = text.trim();
         if text.is_empty() {
-            return Err(WorkflowError::Refused("the comment is empty".into()));
+            return Err(WorkflowError::Refused(Refusal::EmptyComment));
         }
         if text.chars().count() > MAX_COMMENT {
-            return Err(WorkflowError::Refused(format!(
-                "the comment is longer than {MAX_COMMENT} characters"
-            )));
+            return Err(WorkflowError::Refused(Refusal::CommentTooLong(MAX_COMMENT)));
         }
         let now = now_micros();
         let (tid,): (i64,) = dispatch!(self, p => sqlx::query_as(
