@@ -145,30 +145,39 @@ mod tests {
 
     #[test]
     fn workflow_steps_and_reasons() {
+        let msg = |r: Result<(), Refusal>| r.unwrap_err().to_string();
         assert!(check_transition("new", "acknowledged", "").is_ok());
         assert!(check_transition("new", "contained", "").is_ok());
         assert!(check_transition("new", "closed", "false positive: scanner of our own").is_ok());
-        assert!(
-            check_transition("new", "closed", " ")
-                .unwrap_err()
-                .contains("needs a reason")
+        assert!(msg(check_transition("new", "closed", " ")).contains("needs a reason"));
+        assert_eq!(
+            check_transition("contained", "resolved", ""),
+            Err(Refusal::NeedsReason("resolved".into()))
         );
-        assert!(check_transition("contained", "resolved", "").is_err());
-        assert!(
-            check_transition("closed", "acknowledged", "")
-                .unwrap_err()
-                .contains("back")
-        );
+        assert!(msg(check_transition("closed", "acknowledged", "")).contains("back"));
         assert!(check_transition("closed", "acknowledged", "it came back").is_ok());
-        assert!(
-            check_transition("new", "new", "x")
-                .unwrap_err()
-                .contains("already")
+        assert_eq!(
+            check_transition("new", "new", "x"),
+            Err(Refusal::Already("new".into()))
         );
-        assert!(
-            check_transition("new", "done", "x")
-                .unwrap_err()
-                .contains("unknown status")
-        );
+        assert!(msg(check_transition("new", "done", "x")).contains("unknown status"));
+        // every refusal has a console message
+        let i18n = crate::central::console::I18n::load();
+        for r in [
+            Refusal::UnknownStatus("x".into()),
+            Refusal::Already("new".into()),
+            Refusal::BackNeedsReason {
+                from: "closed".into(),
+                to: "new".into(),
+            },
+            Refusal::NeedsReason("closed".into()),
+            Refusal::Changed,
+            Refusal::NoUser("u".into()),
+            Refusal::CannotSee("u".into()),
+            Refusal::EmptyComment,
+            Refusal::CommentTooLong(10),
+        ] {
+            assert!(i18n.has(r.message().0), "{:?}", r);
+        }
     }
 }
