@@ -332,6 +332,10 @@ async fn chromium_logs_in_and_opens_the_demo_incident() {
     // (the status names are also in the form: wait for the timeline row)
     let page = d.wait_source("tl-status").await;
     assert!(page.contains("Mới → Đã tiếp nhận"), "{page}");
+    assert!(
+        page.contains("Thời gian tiếp nhận"),
+        "response times shown: {page}"
+    );
     d.type_into("#comment-text", "Đã chặn địa chỉ nguồn tại tường lửa.")
         .await;
     d.click("#comment-submit").await;
@@ -389,6 +393,14 @@ async fn chromium_logs_in_and_opens_the_demo_incident() {
     d.wait_source("state-revoked").await;
     assert_eq!(d.text_of("#sensor-state").await.trim(), "Revoked");
     assert!(!d.source().await.contains("id=\"revoke-form\""));
+
+    // The overview has the units' mean response times.
+    d.goto(&format!("{base}/")).await;
+    let page = d.wait_source("response-times").await;
+    assert!(
+        page.contains("Mean response times by unit") && page.contains("MTTA"),
+        "{page}"
+    );
 
     // Signing out ends the session.
     d.click("#logout").await;

@@ -164,6 +164,37 @@ async fn workflow(store: Store) {
         detail["timeline"][5]["text"],
         "Đã vá lỗ hổng, đổi mật khẩu."
     );
+    // response times: reached steps have their times, none is overdue yet
+    let sla = &detail["sla"];
+    assert!(sla["tta"].as_i64().unwrap() >= 0, "{sla}");
+    assert!(sla["ttc"].as_i64().unwrap() >= sla["tta"].as_i64().unwrap());
+    assert!(sla["ttr"].as_i64().unwrap() >= sla["ttc"].as_i64().unwrap());
+    assert_eq!(sla["overdue"], json!([]));
+    // severity 1: acknowledge within 30 minutes by default
+    assert_eq!(
+        sla["acknowledge_due"].as_i64().unwrap()
+            - detail["incident"]["created_at"].as_i64().unwrap(),
+        30 * 60 * 1_000_000
+    );
+    let r = http
+        .get(format!("{base}/api/v1/response-times"))
+        .header("authorization", format!("Bearer {viewer}"))
+        .send()
+        .await
+        .unwrap();
+    let rt: Value = r.json().await.unwrap();
+    let unit = &rt["units"][0];
+    assert_eq!(
+        (unit["unit"].as_str(), unit["incidents"].as_i64()),
+        (Some("xa-my-yen"), Some(2))
+    );
+    // one incident reached each step: the means are over that one
+    assert!(unit["mtta"].as_f64().unwrap() >= 0.0, "{rt}");
+    assert!(
+        unit["mttr"].as_f64().unwrap() >= unit["mtta"].as_f64().unwrap(),
+        "{rt}"
+    );
+    assert!(unit["mttd"].as_f64().is_some());
     // and the audit trail has every change, intact
     let audited = store.audit_of(&format!("incident:{id}"), 20).await.unwrap();
     assert_eq!(audited.len(), 5);

@@ -20,6 +20,147 @@ pub struct IncidentConfig {
     /// Alerts within this many seconds of an open incident join it.
     #[serde(default = "default_window")]
     pub window_secs: u64,
+    /// Due times per severity.
+    #[serde(default)]
+    pub sla: SlaConfig,
+}
+
+/// `[incidents.sla]`: how long each step may take, per severity, counted
+/// from when central opened the incident.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaConfig {
+    #[serde(default = "due_high")]
+    pub high: Due,
+    #[serde(default = "due_medium")]
+    pub medium: Due,
+    #[serde(default = "due_low")]
+    pub low: Due,
+    #[serde(default = "due_info")]
+    pub info: Due,
+}
+
+/// Minutes allowed to acknowledge, contain and resolve.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Due {
+    pub acknowledge_mins: u64,
+    pub contain_mins: u64,
+    pub resolve_mins: u64,
+}
+
+fn due_high() -> Due {
+    Due {
+        acknowledge_mins: 30,
+        contain_mins: 4 * 60,
+        resolve_mins: 24 * 60,
+    }
+}
+fn due_medium() -> Due {
+    Due {
+        acknowledge_mins: 2 * 60,
+        contain_mins: 24 * 60,
+        resolve_mins: 3 * 24 * 60,
+    }
+}
+fn due_low() -> Due {
+    Due {
+        acknowledge_mins: 8 * 60,
+        contain_mins: 3 * 24 * 60,
+        resolve_mins: 7 * 24 * 60,
+    }
+}
+fn due_info() -> Due {
+    Due {
+        acknowledge_mins: 24 * 60,
+        contain_mins: 7 * 24 * 60,
+        resolve_mins: 14 * 24 * 60,
+    }
+}
+
+impl Default for SlaConfig {
+    fn default() -> Self {
+        SlaConfig {
+            high: due_high(),
+            medium: due_medium(),
+            low: due_low(),
+            info: due_info(),
+        }
+    }
+}
+
+impl SlaConfig {
+    /// The due times for a severity (1 high … 4+ info).
+    pub fn for_severity(&self, severity: i64) -> Due {
+        match severity {
+            i64::MIN..=1 => self.high,
+            2 => self.medium,
+            3 => self.low,
+            _ => self.info,
+        }
+    }
+}
+
+/// An incident's response times and deadlines (microseconds).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Sla {
+    /// First alert → incident opened at central (time to detect).
+    pub ttd: i64,
+    /// Opened → acknowledged / contained / resolved, once reached.
+    pub tta: Option<i64>,
+    pub ttc: Option<i64>,
+    pub ttr: Option<i64>,
+    pub acknowledge_due: i64,
+    pub contain_due: i64,
+    pub resolve_due: i64,
+    /// Steps not reached by their due time (`acknowledge`, `contain`,
+    /// `resolve`).
+    pub overdue: Vec<&'static str>,
+}
+
+/// The response times and deadlines of an incident as of `now`.
+pub fn sla(cfg: &SlaConfig, i: &super::store::IncidentRow, now: i64) -> Sla {
+    let due = cfg.for_severity(i.severity);
+    let at = |mins: u64| {
+        i.created_at.saturating_add(
+            i64::try_from(mins)
+                .unwrap_or(i64::MAX / 60_000_000)
+                .saturating_mul(60_000_000),
+        )
+    };
+    let (ad, cd, rd) = (
+        at(due.acknowledge_mins),
+        at(due.contain_mins),
+        at(due.resolve_mins),
+    );
+    // a step is done when it, or a later one, was reached
+    let acked = i
+        .acknowledged_at
+        .or(i.contained_at)
+        .or(i.resolved_at)
+        .or(i.closed_at);
+    let contained = i.contained_at.or(i.resolved_at).or(i.closed_at);
+    let resolved = i.resolved_at.or(i.closed_at);
+    let mut overdue = Vec::new();
+    for (name, reached, due) in [
+        ("acknowledge", acked, ad),
+        ("contain", contained, cd),
+        ("resolve", resolved, rd),
+    ] {
+        if reached.unwrap_or(now) > due {
+            overdue.push(name);
+        }
+    }
+    Sla {
+        ttd: (i.created_at - i.first_seen).max(0),
+        tta: acked.map(|t| t - i.created_at),
+        ttc: contained.map(|t| t - i.created_at),
+        ttr: resolved.map(|t| t - i.created_at),
+        acknowledge_due: ad,
+        contain_due: cd,
+        resolve_due: rd,
+        overdue,
+    }
 }
 
 fn default_window() -> u64 {
@@ -30,6 +171,7 @@ impl Default for IncidentConfig {
     fn default() -> Self {
         IncidentConfig {
             window_secs: default_window(),
+            sla: SlaConfig::default(),
         }
     }
 }
@@ -161,6 +303,37 @@ mod tests {
             Err(Refusal::Already("new".into()))
         );
         assert!(msg(check_transition("new", "done", "x")).contains("unknown status"));
+        // deadlines from the severity; a step reached late stays overdue
+        let mut row = crate::central::store::IncidentRow {
+            id: 1,
+            unit: "u".into(),
+            unit_title: "U".into(),
+            gid: 1,
+            signature_id: 1,
+            title: "t".into(),
+            severity: 2,
+            status: "acknowledged".into(),
+            first_seen: 0,
+            last_seen: 0,
+            alert_count: 1,
+            assignee: None,
+            created_at: 60_000_000,
+            acknowledged_at: Some(60_000_000 + 3 * 3_600_000_000),
+            contained_at: None,
+            resolved_at: None,
+            closed_at: None,
+        };
+        let min = 60_000_000;
+        let s = sla(&SlaConfig::default(), &row, 60_000_000 + 5 * 3_600_000_000);
+        assert_eq!(s.ttd, 60_000_000);
+        assert_eq!(s.acknowledge_due, 60_000_000 + 120 * min);
+        assert_eq!(s.tta, Some(3 * 3_600_000_000));
+        assert_eq!(s.overdue, vec!["acknowledge"]);
+        row.resolved_at = Some(60_000_000 + 3_600_000_000 * 25);
+        let s = sla(&SlaConfig::default(), &row, i64::MAX);
+        // contained counts as reached when it was resolved (skipped step)
+        assert_eq!(s.ttc, s.ttr);
+        assert_eq!(s.overdue, vec!["acknowledge", "contain"]);
         // every refusal has a console message
         let i18n = crate::central::console::I18n::load();
         for r in [

@@ -43,6 +43,7 @@ pub fn routes(state: SharedState) -> Router {
         .route("/api/v1/incidents/{id}/status", post(incidents::set_status))
         .route("/api/v1/incidents/{id}/assign", post(incidents::assign))
         .route("/api/v1/incidents/{id}/comments", post(incidents::comment))
+        .route("/api/v1/response-times", get(response_times))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/ca.pem", get(ca_pem))
         .route("/healthz", get(healthz))
@@ -490,8 +491,13 @@ async fn get_incident(
         .await?
         .ok_or(AppError::NotFound)?;
     let timeline = state.store.incident_timeline(id).await?;
+    let sla = super::incident::sla(
+        &state.config.incidents.sla,
+        &incident,
+        chrono::Utc::now().timestamp_micros(),
+    );
     Ok(
-        Json(json!({ "incident": incident, "alerts": alerts, "timeline": timeline }))
+        Json(json!({ "incident": incident, "alerts": alerts, "timeline": timeline, "sla": sla }))
             .into_response(),
     )
 }
@@ -505,6 +511,31 @@ async fn ca_pem(State(state): State<SharedState>) -> Result<Response, AppError> 
         pem.clone(),
     )
         .into_response())
+}
+
+#[derive(Deserialize)]
+struct SinceQuery {
+    since: Option<String>,
+}
+
+/// Mean times to detect, acknowledge, contain and resolve per unit, over
+/// incidents opened since `since` (default: 30 days).
+async fn response_times(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Query(q): Query<SinceQuery>,
+) -> Result<Response, AppError> {
+    let user = authenticate_user(&state, &headers).await?;
+    let since = match q.since.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => parse_timestamp(s).ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "`since`: {s:?} is not an RFC 3339 time such as 2026-11-01T00:00:00Z"
+            ))
+        })?,
+        None => chrono::Utc::now().timestamp_micros() - 30 * 86_400 * 1_000_000,
+    };
+    let rows = state.store.response_times(&user.unit_path, since).await?;
+    Ok(Json(json!({ "since": since, "units": rows })).into_response())
 }
 
 async fn openapi() -> Response {

@@ -170,6 +170,10 @@ struct IncidentView {
     first_seen: String,
     last_seen: String,
     alert_count: i64,
+    /// Steps past their due time (translated), empty when none.
+    overdue: String,
+    /// Response times and due times, for the incident page.
+    times: Vec<(String, String)>,
 }
 
 struct CountView {
@@ -200,6 +204,8 @@ struct OverviewPage<'a> {
     chrome: Chrome<'a>,
     counts: Vec<CountView>,
     incidents: Vec<IncidentView>,
+    /// Per unit, last 30 days: title, incidents, MTTD, MTTA, MTTC, MTTR.
+    response: Vec<[String; 6]>,
 }
 
 #[derive(Template)]
@@ -421,9 +427,42 @@ fn alert_view(t: &Tr<'_>, a: AlertRow) -> AlertView {
     }
 }
 
-fn incident_view(t: &Tr<'_>, i: IncidentRow) -> IncidentView {
+/// A duration in microseconds, as people read it (`2 h 5 min`).
+fn show_duration(micros: i64) -> String {
+    let mins = micros.max(0) / 60_000_000;
+    match (mins / 1440, (mins % 1440) / 60, mins % 60) {
+        (0, 0, m) => format!("{m} min"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (d, h, _) => format!("{d} d {h} h"),
+    }
+}
+
+fn incident_view(
+    t: &Tr<'_>,
+    cfg: &crate::central::incident::SlaConfig,
+    i: IncidentRow,
+) -> IncidentView {
     let (severity_class, severity_label) = severity_view(t, i.severity);
+    let sla = crate::central::incident::sla(cfg, &i, chrono::Utc::now().timestamp_micros());
+    let overdue = sla
+        .overdue
+        .iter()
+        .map(|s| t.get(&format!("sla-{s}")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let step = |took: Option<i64>, due: i64| match took {
+        Some(d) => show_duration(d),
+        None => t.get1("sla-due", "time", show_time(due)),
+    };
+    let times = vec![
+        (t.get("sla-ttd"), show_duration(sla.ttd)),
+        (t.get("sla-tta"), step(sla.tta, sla.acknowledge_due)),
+        (t.get("sla-ttc"), step(sla.ttc, sla.contain_due)),
+        (t.get("sla-ttr"), step(sla.ttr, sla.resolve_due)),
+    ];
     IncidentView {
+        overdue,
+        times,
         id: i.id,
         severity_class,
         severity_label,
@@ -616,12 +655,33 @@ async fn overview(State(state): State<SharedState>, headers: HeaderMap) -> Respo
     let c = chrome(&state, lang, "overview-title", Some(&user), csrf);
     let incidents = incidents
         .into_iter()
-        .map(|i| incident_view(&c.t, i))
+        .map(|i| incident_view(&c.t, &state.config.incidents.sla, i))
+        .collect();
+    let since = chrono::Utc::now().timestamp_micros() - 30 * 86_400 * 1_000_000;
+    let response = match state.store.response_times(&user.unit_path, since).await {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    let mean =
+        |v: Option<f64>| v.map_or_else(|| "—".to_string(), |s| show_duration((s * 1e6) as i64));
+    let response = response
+        .into_iter()
+        .map(|r| {
+            [
+                r.unit_title,
+                r.incidents.to_string(),
+                mean(r.mttd),
+                mean(r.mtta),
+                mean(r.mttc),
+                mean(r.mttr),
+            ]
+        })
         .collect();
     render(&OverviewPage {
         chrome: c,
         counts: rows,
         incidents,
+        response,
     })
 }
 
@@ -689,7 +749,7 @@ async fn incidents(
     let incidents = res
         .items
         .into_iter()
-        .map(|i| incident_view(&c.t, i))
+        .map(|i| incident_view(&c.t, &state.config.incidents.sla, i))
         .collect();
     render(&IncidentsPage {
         chrome: c,
@@ -744,7 +804,7 @@ async fn incident_page(
         .filter(|s| **s != status)
         .map(|s| (s.to_string(), c.t.get(&format!("status-{s}"))))
         .collect();
-    let incident = incident_view(&c.t, inc);
+    let incident = incident_view(&c.t, &state.config.incidents.sla, inc);
     let alerts = alerts.into_iter().map(|a| alert_view(&c.t, a)).collect();
     let timeline = timeline
         .into_iter()

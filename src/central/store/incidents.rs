@@ -189,3 +189,54 @@ impl Store {
             .bind(id).fetch_all(p).await?))
     }
 }
+
+/// Mean response times of one unit's incidents (seconds).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct UnitResponse {
+    pub unit: String,
+    pub unit_title: String,
+    pub incidents: i64,
+    /// Mean time to detect: first alert → incident opened.
+    pub mttd: Option<f64>,
+    /// Mean times from opened to acknowledged, contained, resolved, over
+    /// the incidents that reached the step.
+    pub mtta: Option<f64>,
+    pub mttc: Option<f64>,
+    pub mttr: Option<f64>,
+}
+
+impl Store {
+    /// Mean response times per unit over incidents opened since `since`
+    /// (microseconds), within `scope_path`.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn response_times(
+        &self,
+        scope_path: &str,
+        since: i64,
+    ) -> Result<Vec<UnitResponse>, StoreError> {
+        // a step counts as reached when it or a later one was
+        let mean = |first: &str| {
+            format!(
+                "CAST(AVG(CASE WHEN COALESCE({first}) IS NOT NULL \
+                 THEN COALESCE({first}) - i.created_at END) / 1000000.0 AS DOUBLE PRECISION)"
+            )
+        };
+        let sql = format!(
+            "SELECT u.name AS unit, u.title AS unit_title, COUNT(*) AS incidents, \
+             CAST(AVG(i.created_at - i.first_seen) / 1000000.0 AS DOUBLE PRECISION) AS mttd, \
+             {} AS mtta, {} AS mttc, {} AS mttr \
+             FROM incidents i JOIN units u ON u.id = i.unit_id \
+             WHERE u.path LIKE $1 AND i.created_at >= $2 \
+             GROUP BY u.name, u.title ORDER BY u.name",
+            mean("i.acknowledged_at, i.contained_at, i.resolved_at, i.closed_at"),
+            mean("i.contained_at, i.resolved_at, i.closed_at"),
+            mean("i.resolved_at, i.closed_at"),
+        );
+        Ok(
+            dispatch!(self, p => sqlx::query_as::<_, UnitResponse>(sqlx::AssertSqlSafe(sql))
+            .bind(format!("{scope_path}%")).bind(since).fetch_all(p).await?),
+        )
+    }
+}

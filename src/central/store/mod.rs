@@ -159,6 +159,8 @@ pub struct IncidentRow {
     pub alert_count: i64,
     /// The user working on it.
     pub assignee: Option<String>,
+    /// When central opened it.
+    pub created_at: i64,
     /// When each step was first reached.
     pub acknowledged_at: Option<i64>,
     pub contained_at: Option<i64>,
@@ -233,7 +235,7 @@ const ALERT_COLUMNS: &str = "a.event_id, a.ts, u.name AS unit, s.name AS sensor,
     a.dest_ip, a.dest_port, a.proto, a.drill, a.incident_id";
 pub(crate) const INCIDENT_COLUMNS: &str = "i.id, u.name AS unit, u.title AS unit_title, i.gid, \
     i.signature_id, i.title, i.severity, i.status, i.first_seen, i.last_seen, i.alert_count, \
-    i.assignee, i.acknowledged_at, i.contained_at, i.resolved_at, i.closed_at";
+    i.assignee, i.created_at, i.acknowledged_at, i.contained_at, i.resolved_at, i.closed_at";
 
 impl Store {
     /// Opens the store at `url` and runs the migrations.
