@@ -164,6 +164,26 @@ async fn workflow(store: Store) {
         detail["timeline"][5]["text"],
         "Đã vá lỗ hổng, đổi mật khẩu."
     );
+    // observables taken from its alerts
+    let obs: Vec<(String, String, i64)> = detail["observables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["kind"].as_str().unwrap().to_string(),
+                o["value"].as_str().unwrap().to_string(),
+                o["count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        obs,
+        vec![
+            ("ip".to_string(), "10.20.30.10".to_string(), 1),
+            ("ip".to_string(), "203.0.113.66".to_string(), 1),
+        ]
+    );
     // response times: reached steps have their times, none is overdue yet
     let sla = &detail["sla"];
     assert!(sla["tta"].as_i64().unwrap() >= 0, "{sla}");

@@ -183,6 +183,63 @@ impl IncidentConfig {
     }
 }
 
+/// The observables an alert carries: (kind, value), kinds `ip`, `domain`,
+/// `url`, `hash`, `account`. Values are trimmed, domains lower-cased
+/// without the final dot, and everything bounded in length.
+pub fn observables(ev: &crate::event::Event) -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    let mut put = |kind: &'static str, v: &str| {
+        let v = v.trim();
+        if v.is_empty() || v.len() > 2048 {
+            return;
+        }
+        let v = if kind == "domain" {
+            v.trim_end_matches('.').to_ascii_lowercase()
+        } else {
+            v.to_string()
+        };
+        if !out.iter().any(|(k, x)| *k == kind && *x == v) {
+            out.push((kind, v));
+        }
+    };
+    for ip in [&ev.src_ip, &ev.dest_ip].into_iter().flatten() {
+        put("ip", ip);
+    }
+    if let Some(host) = ev.http.as_ref().and_then(|h| h.hostname.as_ref()) {
+        put("domain", host);
+        if let Some(url) = ev.http.as_ref().and_then(|h| h.url.as_ref()) {
+            put("url", &format!("http://{}{}", host.trim(), url.trim()));
+        }
+    }
+
+    if let Some(name) = ev.dns.as_ref().and_then(|d| d.rrname.as_ref()) {
+        put("domain", name);
+    }
+    if let Some(sni) = ev.tls.as_ref().and_then(|t| t.sni.as_ref()) {
+        put("domain", sni);
+    }
+    if let Some(h) = ev.fileinfo.as_ref().and_then(|f| f.sha256.as_ref()) {
+        put("hash", h);
+    }
+    if let Some(fields) = ev.log.as_ref().and_then(|l| l.fields.as_ref()) {
+        for key in ["user", "cs-username", "c-username", "TargetUserName"] {
+            if let Some(v) = fields.get(key).and_then(serde_json::Value::as_str)
+                && v != "-"
+            {
+                put("account", v);
+            }
+        }
+        for key in ["src_ip", "c-ip", "srcip", "rhost"] {
+            if let Some(v) = fields.get(key).and_then(serde_json::Value::as_str)
+                && v.parse::<std::net::IpAddr>().is_ok()
+            {
+                put("ip", v);
+            }
+        }
+    }
+    out
+}
+
 /// The workflow, in order.
 pub const STATUSES: [&str; 5] = ["new", "acknowledged", "contained", "resolved", "closed"];
 
@@ -284,6 +341,33 @@ pub fn check_transition(from: &str, to: &str, reason: &str) -> Result<(), Refusa
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn observables_from_network_file_and_log_alerts() {
+        let ev: crate::event::Event = serde_json::from_value(serde_json::json!({
+            "timestamp": "2026-11-20T08:00:00.000000+0000", "event_type": "alert",
+            "src_ip": "203.0.113.9", "dest_ip": "10.0.0.5",
+            "http": {"hostname": "Portal.Example.", "url": "/shell.php?cmd=id"},
+            "dns": {"rrname": "c2.example.net."},
+            "tls": {"sni": "c2.example.net"},
+            "fileinfo": {"sha256": "ab12"},
+            "log": {"source": "auth.log", "line": "x", "fields": {"user": "root", "rhost": "203.0.113.9", "cs-username": "-"}}
+        }))
+        .unwrap();
+        let o = observables(&ev);
+        assert_eq!(
+            o,
+            vec![
+                ("ip", "203.0.113.9".to_string()),
+                ("ip", "10.0.0.5".to_string()),
+                ("domain", "portal.example".to_string()),
+                ("url", "http://Portal.Example./shell.php?cmd=id".to_string()),
+                ("domain", "c2.example.net".to_string()),
+                ("hash", "ab12".to_string()),
+                ("account", "root".to_string()),
+            ]
+        );
+    }
 
     #[test]
     fn workflow_steps_and_reasons() {

@@ -496,10 +496,12 @@ async fn get_incident(
         &incident,
         chrono::Utc::now().timestamp_micros(),
     );
-    Ok(
-        Json(json!({ "incident": incident, "alerts": alerts, "timeline": timeline, "sla": sla }))
-            .into_response(),
-    )
+    let observables = state.store.incident_observables(id).await?;
+    Ok(Json(json!({
+        "incident": incident, "alerts": alerts, "timeline": timeline, "sla": sla,
+        "observables": observables,
+    }))
+    .into_response())
 }
 
 /// The CA certificate sensors pin (public; a sensor checks its fingerprint

@@ -233,6 +233,8 @@ struct IncidentPage<'a> {
     alerts: Vec<AlertView>,
     assignee: String,
     timeline: Vec<incident_actions::TimelineView>,
+    /// Kind, value, times seen.
+    observables: Vec<(String, String, i64)>,
     /// (value, label) of the statuses it may move to.
     next_statuses: Vec<(String, String)>,
     can_act: bool,
@@ -797,6 +799,13 @@ async fn incident_page(
         Ok(t) => t,
         Err(e) => return internal(e),
     };
+    let observables = match state.store.incident_observables(inc.id).await {
+        Ok(o) => o
+            .into_iter()
+            .map(|o| (c.t.get(&format!("observable-{}", o.kind)), o.value, o.count))
+            .collect(),
+        Err(e) => return internal(e),
+    };
     let status = inc.status.clone();
     let assignee = inc.assignee.clone().unwrap_or_default();
     let next_statuses = crate::central::incident::STATUSES
@@ -827,6 +836,7 @@ async fn incident_page(
         alerts,
         assignee,
         timeline,
+        observables,
         next_statuses,
         error,
     });

@@ -240,3 +240,26 @@ impl Store {
         )
     }
 }
+
+/// An observable of an incident.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ObservableRow {
+    pub kind: String,
+    pub value: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub count: i64,
+}
+
+impl Store {
+    /// An incident's observables, by kind, most seen first.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn incident_observables(&self, id: i64) -> Result<Vec<ObservableRow>, StoreError> {
+        Ok(dispatch!(self, p => sqlx::query_as::<_, ObservableRow>(
+            "SELECT kind, value, first_seen, last_seen, count FROM incident_observables \
+             WHERE incident_id = $1 ORDER BY kind, count DESC, value LIMIT 500")
+            .bind(id).fetch_all(p).await?))
+    }
+}

@@ -734,6 +734,16 @@ impl Store {
                     .bind(ev.dest_ip.clone()).bind(ev.dest_port.map(i64::from))
                     .bind(ev.proto.clone()).bind(ev.drill.clone()).bind(incident_id)
                     .execute(&mut *tx).await?;
+                for (kind, value) in crate::central::incident::observables(ev) {
+                    sqlx::query(
+                        "INSERT INTO incident_observables (incident_id, kind, value, first_seen, last_seen, count) \
+                         VALUES ($1, $2, $3, $4, $4, 1) ON CONFLICT (incident_id, kind, value) DO UPDATE SET \
+                         count = incident_observables.count + 1, \
+                         first_seen = CASE WHEN $4 < incident_observables.first_seen THEN $4 ELSE incident_observables.first_seen END, \
+                         last_seen = CASE WHEN $4 > incident_observables.last_seen THEN $4 ELSE incident_observables.last_seen END")
+                        .bind(incident_id).bind(kind).bind(&value).bind(ts)
+                        .execute(&mut *tx).await?;
+                }
             }
             sqlx::query("UPDATE sensors SET last_seen = $1 WHERE id = $2")
                 .bind(now).bind(sensor.id).execute(&mut *tx).await?;
