@@ -224,11 +224,38 @@ enum AdminCommand {
         #[command(subcommand)]
         command: BundleCommand,
     },
+    /// The units' information systems (assets) and their levels.
+    Asset {
+        #[command(subcommand)]
+        command: AssetCommand,
+    },
     /// The hash-chained audit trail.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum AssetCommand {
+    /// Register an information system: incidents touching its addresses
+    /// name it, and a level 4–5 system makes them serious.
+    Add {
+        name: String,
+        #[arg(long)]
+        unit: String,
+        /// Information-system level, 1–5 (Decree 85/2016/NĐ-CP).
+        #[arg(long)]
+        level: i64,
+        /// Addresses or CIDR blocks, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        addresses: Vec<String>,
+        /// Who runs it.
+        #[arg(long, default_value = "")]
+        owner: String,
+    },
+    /// List the registered systems.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -824,6 +851,46 @@ async fn cmd_admin(config: Option<PathBuf>, command: AdminCommand) -> Result<()>
         async move { canhgac::central::audit::record(&store, &actor, action, &object, details).await }
     };
     match command {
+        AdminCommand::Asset {
+            command:
+                AssetCommand::Add {
+                    name,
+                    unit,
+                    level,
+                    addresses,
+                    owner,
+                },
+        } => {
+            for a in &addresses {
+                let ip = a.split('/').next().unwrap_or_default();
+                if ip.trim().parse::<std::net::IpAddr>().is_err() {
+                    bail!("--addresses: `{a}` is not an address or CIDR block");
+                }
+            }
+            let row = store
+                .add_asset(&name, &unit, &addresses, owner.trim(), level)
+                .await?;
+            audit(
+                "asset.add",
+                format!("asset:{name}"),
+                serde_json::json!({"unit": row.unit, "level": level, "addresses": row.addresses}),
+            )
+            .await;
+            println!(
+                "asset {} added to unit {} (level {}, {})",
+                row.name, row.unit, row.level, row.addresses
+            );
+        }
+        AdminCommand::Asset {
+            command: AssetCommand::List,
+        } => {
+            for a in store.assets("").await? {
+                println!(
+                    "{:<28} {:<20} level {}  {}  {}",
+                    a.name, a.unit, a.level, a.addresses, a.owner
+                );
+            }
+        }
         AdminCommand::Audit {
             command: AuditCommand::Verify,
         } => match store.audit_verify().await? {

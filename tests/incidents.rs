@@ -234,3 +234,78 @@ async fn workflow(store: Store) {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 on_both_backends!(incident_workflow, super::workflow);
+
+async fn serious_systems(store: Store) {
+    seed_org(&store).await;
+    let sensor = enrolled_sensor(&store, "gw-1", "xa-my-yen").await;
+    // the province's portal (level 4), reached from the commune's network
+    store
+        .add_asset(
+            "cong-thong-tin",
+            "tay-ninh",
+            &["10.20.30.0/24".into()],
+            "Văn phòng UBND tỉnh",
+            4,
+        )
+        .await
+        .unwrap();
+    // a ward's system elsewhere does not apply to this commune
+    store
+        .add_asset(
+            "ho-so-phuong",
+            "phuong-tan-an",
+            &["203.0.113.0/24".into()],
+            "",
+            5,
+        )
+        .await
+        .unwrap();
+    assert!(store.add_asset("x", "tay-ninh", &[], "", 6).await.is_err());
+    assert!(
+        store
+            .add_asset("cong-thong-tin", "tay-ninh", &[], "", 3)
+            .await
+            .is_err()
+    );
+    let (base, _) = spawn_central(store.clone()).await;
+    let http = reqwest::Client::new();
+    let send = |line: String| {
+        http.post(format!("{base}/api/v1/events"))
+            .header("authorization", format!("Bearer {sensor}"))
+            .body(line)
+            .send()
+    };
+    // a low-severity rule against the portal: high and serious
+    send(alert_line(500, "2026-11-20T08:00:00.000000+0000", 3))
+        .await
+        .unwrap();
+    // the same rule against a host that is no registered system: as it is
+    send(
+        alert_line(600, "2026-11-20T08:00:00.000000+0000", 3).replace("10.20.30.10", "192.0.2.50"),
+    )
+    .await
+    .unwrap();
+    let all = store.incidents(&everything(10)).await.unwrap().items;
+    let portal = all.iter().find(|i| i.signature_id == 500).unwrap();
+    let other = all.iter().find(|i| i.signature_id == 600).unwrap();
+    assert_eq!(
+        (portal.severity, portal.serious, portal.asset.as_deref()),
+        (1, 1, Some("cong-thong-tin"))
+    );
+    assert_eq!(
+        (other.severity, other.serious, other.asset.as_deref()),
+        (3, 0, None)
+    );
+    let timeline = store.incident_timeline(portal.id).await.unwrap();
+    assert_eq!(
+        timeline.iter().map(|t| t.kind.as_str()).collect::<Vec<_>>(),
+        vec!["opened", "serious"]
+    );
+    // a second alert on it does not escalate twice
+    send(alert_line(500, "2026-11-20T08:01:00.000000+0000", 3))
+        .await
+        .unwrap();
+    assert_eq!(store.incident_timeline(portal.id).await.unwrap().len(), 2);
+    assert_eq!(store.assets("").await.unwrap().len(), 2);
+}
+on_both_backends!(serious, super::serious_systems);

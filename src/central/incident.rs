@@ -240,6 +240,61 @@ pub fn observables(ev: &crate::event::Event) -> Vec<(&'static str, String)> {
     out
 }
 
+/// Whether `ip` is `spec`: one address, or inside a CIDR block
+/// (`10.20.0.0/16`, `2001:db8::/32`).
+pub fn address_matches(spec: &str, ip: &str) -> bool {
+    let Ok(ip) = ip.trim().parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    let spec = spec.trim();
+    let (net, bits) = match spec.split_once('/') {
+        Some((n, b)) => (n, b.parse::<u32>().ok()),
+        None => (spec, None),
+    };
+    let Ok(net) = net.parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    match (net, ip) {
+        (std::net::IpAddr::V4(n), std::net::IpAddr::V4(i)) => {
+            let bits = bits.unwrap_or(32).min(32);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
+            u32::from(n) & mask == u32::from(i) & mask
+        }
+        (std::net::IpAddr::V6(n), std::net::IpAddr::V6(i)) => {
+            let bits = bits.unwrap_or(128).min(128);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
+            u128::from(n) & mask == u128::from(i) & mask
+        }
+        _ => false,
+    }
+}
+
+/// An incident's severity from its rule's and the level (1–5) of the
+/// information system it touches: level 4–5 make it high, level 3 raises
+/// it one step.
+pub fn combined_severity(rule: i64, level: i64) -> i64 {
+    match level {
+        4.. => 1,
+        3 => (rule - 1).max(1),
+        _ => rule,
+    }
+}
+
+/// Whether an incident on a system of this level is serious — the
+/// default rule, after Decision 05/2017/QĐ-TTg: a level 4–5 system is
+/// affected.
+pub fn serious_level(level: i64) -> bool {
+    level >= 4
+}
+
 /// The workflow, in order.
 pub const STATUSES: [&str; 5] = ["new", "acknowledged", "contained", "resolved", "closed"];
 
@@ -370,6 +425,22 @@ mod tests {
     }
 
     #[test]
+    fn addresses_and_levels() {
+        assert!(address_matches("10.20.30.10", "10.20.30.10"));
+        assert!(address_matches("10.20.0.0/16", "10.20.30.10"));
+        assert!(!address_matches("10.21.0.0/16", "10.20.30.10"));
+        assert!(address_matches("2001:db8::/32", "2001:db8::7"));
+        assert!(!address_matches("2001:db8::/32", "10.20.30.10"));
+        assert!(!address_matches("not an address", "10.0.0.1"));
+        assert!(!address_matches("10.0.0.0/8", "nonsense"));
+        assert_eq!(combined_severity(3, 5), 1);
+        assert_eq!(combined_severity(3, 3), 2);
+        assert_eq!(combined_severity(1, 3), 1);
+        assert_eq!(combined_severity(3, 2), 3);
+        assert!(serious_level(4) && !serious_level(3));
+    }
+
+    #[test]
     fn workflow_steps_and_reasons() {
         let msg = |r: Result<(), Refusal>| r.unwrap_err().to_string();
         assert!(check_transition("new", "acknowledged", "").is_ok());
@@ -402,6 +473,8 @@ mod tests {
             alert_count: 1,
             assignee: None,
             created_at: 60_000_000,
+            asset: None,
+            serious: 0,
             acknowledged_at: Some(60_000_000 + 3 * 3_600_000_000),
             contained_at: None,
             resolved_at: None,

@@ -172,6 +172,9 @@ struct IncidentView {
     alert_count: i64,
     /// Steps past their due time (translated), empty when none.
     overdue: String,
+    /// The registered system it touches, empty when none.
+    asset: String,
+    serious: bool,
     /// Response times and due times, for the incident page.
     times: Vec<(String, String)>,
 }
@@ -465,6 +468,8 @@ fn incident_view(
     IncidentView {
         overdue,
         times,
+        asset: i.asset.clone().unwrap_or_default(),
+        serious: i.serious != 0,
         id: i.id,
         severity_class,
         severity_label,

@@ -263,3 +263,78 @@ impl Store {
             .bind(id).fetch_all(p).await?))
     }
 }
+
+/// A registered information system.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AssetRow {
+    pub name: String,
+    pub unit: String,
+    /// Addresses and CIDR blocks, comma-separated.
+    pub addresses: String,
+    pub owner: String,
+    /// Information-system level, 1–5.
+    pub level: i64,
+}
+
+impl Store {
+    /// Registers an information system of `unit`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown unit, [`StoreError::Conflict`]
+    /// for a taken name or a level outside 1–5.
+    pub async fn add_asset(
+        &self,
+        name: &str,
+        unit: &str,
+        addresses: &[String],
+        owner: &str,
+        level: i64,
+    ) -> Result<AssetRow, StoreError> {
+        if !(1..=5).contains(&level) {
+            return Err(StoreError::Conflict(format!(
+                "level {level}: information-system levels are 1 to 5"
+            )));
+        }
+        let u = self
+            .unit(unit)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no unit `{unit}`")))?;
+        let addrs = addresses
+            .iter()
+            .map(|a| a.trim())
+            .filter(|a| !a.is_empty())
+            .collect::<Vec<_>>()
+            .join(",");
+        let taken: Option<(i64,)> = dispatch!(self, p => sqlx::query_as(
+            "SELECT id FROM assets WHERE name = $1").bind(name).fetch_optional(p).await?);
+        if taken.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "asset `{name}` already exists"
+            )));
+        }
+        dispatch!(self, p => {
+            sqlx::query("INSERT INTO assets (unit_id, name, addresses, owner, level, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(u.id).bind(name).bind(&addrs).bind(owner).bind(level).bind(now_micros())
+                .execute(p).await?;
+        });
+        Ok(AssetRow {
+            name: name.to_string(),
+            unit: u.name,
+            addresses: addrs,
+            owner: owner.to_string(),
+            level,
+        })
+    }
+
+    /// The assets in `scope_path`'s subtree.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn assets(&self, scope_path: &str) -> Result<Vec<AssetRow>, StoreError> {
+        Ok(dispatch!(self, p => sqlx::query_as::<_, AssetRow>(
+            "SELECT a.name, u.name AS unit, a.addresses, a.owner, a.level FROM assets a \
+             JOIN units u ON u.id = a.unit_id WHERE u.path LIKE $1 ORDER BY u.path, a.name")
+            .bind(format!("{scope_path}%")).fetch_all(p).await?))
+    }
+}

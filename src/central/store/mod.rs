@@ -161,6 +161,10 @@ pub struct IncidentRow {
     pub assignee: Option<String>,
     /// When central opened it.
     pub created_at: i64,
+    /// The information system it touches, if one is registered.
+    pub asset: Option<String>,
+    /// Serious (a level 4–5 system): escalated.
+    pub serious: i64,
     /// When each step was first reached.
     pub acknowledged_at: Option<i64>,
     pub contained_at: Option<i64>,
@@ -235,7 +239,8 @@ const ALERT_COLUMNS: &str = "a.event_id, a.ts, u.name AS unit, s.name AS sensor,
     a.dest_ip, a.dest_port, a.proto, a.drill, a.incident_id";
 pub(crate) const INCIDENT_COLUMNS: &str = "i.id, u.name AS unit, u.title AS unit_title, i.gid, \
     i.signature_id, i.title, i.severity, i.status, i.first_seen, i.last_seen, i.alert_count, \
-    i.assignee, i.created_at, i.acknowledged_at, i.contained_at, i.resolved_at, i.closed_at";
+    i.assignee, i.created_at, i.asset, i.serious, i.acknowledged_at, i.contained_at, \
+    i.resolved_at, i.closed_at";
 
 impl Store {
     /// Opens the store at `url` and runs the migrations.
@@ -685,6 +690,21 @@ impl Store {
                 let gid = i64::from(alert.gid);
                 let sid = i64::try_from(alert.signature_id).unwrap_or(i64::MAX);
                 let severity = i64::from(alert.severity);
+                // the registered system it touches, highest level first
+                let assets: Vec<(String, String, i64)> = sqlx::query_as(
+                    "SELECT a.name, a.addresses, a.level FROM assets a JOIN units u ON u.id = a.unit_id \
+                     WHERE (SELECT path FROM units WHERE id = $1) LIKE u.path || '%' \
+                     ORDER BY a.level DESC, a.name")
+                    .bind(sensor.unit_id).fetch_all(&mut *tx).await?;
+                let touched = assets.iter().find(|(_, addrs, _)| {
+                    addrs.split(',').any(|spec| {
+                        [&ev.src_ip, &ev.dest_ip].into_iter().flatten()
+                            .any(|ip| crate::central::incident::address_matches(spec, ip))
+                    })
+                });
+                let (asset, level) = touched.map_or((None, 0), |(n, _, l)| (Some(n.clone()), *l));
+                let inc_severity = crate::central::incident::combined_severity(severity, level);
+                let serious = i64::from(crate::central::incident::serious_level(level));
                 let open: Option<(i64,)> = sqlx::query_as(
                     "SELECT id FROM incidents WHERE unit_id = $1 AND gid = $2 AND signature_id = $3 \
                      AND status IN ('new', 'acknowledged', 'contained') \
@@ -693,26 +713,30 @@ impl Store {
                     .bind(sensor.unit_id).bind(gid).bind(sid)
                     .bind(ts - incident_window_micros).bind(ts + incident_window_micros)
                     .fetch_optional(&mut *tx).await?;
-                let incident_id = match open {
+                let (incident_id, was_serious) = match open {
                     Some((id,)) => {
+                        let (before,): (i64,) = sqlx::query_as("SELECT serious FROM incidents WHERE id = $1")
+                            .bind(id).fetch_one(&mut *tx).await?;
                         sqlx::query(
                             "UPDATE incidents SET alert_count = alert_count + 1, \
                              first_seen = CASE WHEN $1 < first_seen THEN $1 ELSE first_seen END, \
                              last_seen = CASE WHEN $1 > last_seen THEN $1 ELSE last_seen END, \
                              severity = CASE WHEN $2 < severity THEN $2 ELSE severity END, \
+                             asset = COALESCE(asset, $5), \
+                             serious = CASE WHEN $6 > serious THEN $6 ELSE serious END, \
                              updated_at = $3 WHERE id = $4")
-                            .bind(ts).bind(severity).bind(now).bind(id)
+                            .bind(ts).bind(inc_severity).bind(now).bind(id).bind(&asset).bind(serious)
                             .execute(&mut *tx).await?;
-                        id
+                        (id, before)
                     }
                     None => {
                         out.incidents_opened += 1;
                         let (id,): (i64,) = sqlx::query_as(
                             "INSERT INTO incidents (unit_id, gid, signature_id, title, severity, status, \
-                             first_seen, last_seen, alert_count, created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, 'new', $6, $6, 1, $7, $7) RETURNING id")
+                             first_seen, last_seen, alert_count, created_at, updated_at, asset, serious) \
+                             VALUES ($1, $2, $3, $4, $5, 'new', $6, $6, 1, $7, $7, $8, 0) RETURNING id")
                             .bind(sensor.unit_id).bind(gid).bind(sid).bind(&alert.signature)
-                            .bind(severity).bind(ts).bind(now)
+                            .bind(inc_severity).bind(ts).bind(now).bind(&asset)
                             .fetch_one(&mut *tx).await?;
                         sqlx::query(
                             "INSERT INTO incident_timeline (incident_id, at, actor, kind, text, details) \
@@ -720,9 +744,20 @@ impl Store {
                             .bind(id).bind(now).bind(&alert.signature)
                             .bind(serde_json::json!({"sensor": sensor.name, "event_id": event_id}).to_string())
                             .execute(&mut *tx).await?;
-                        id
+                        (id, 0)
                     }
                 };
+                if serious == 1 && was_serious == 0 {
+                    // escalated: the serious mark and why, on the timeline
+                    sqlx::query("UPDATE incidents SET serious = 1 WHERE id = $1")
+                        .bind(incident_id).execute(&mut *tx).await?;
+                    sqlx::query(
+                        "INSERT INTO incident_timeline (incident_id, at, actor, kind, text, details) \
+                         VALUES ($1, $2, 'system', 'serious', $3, $4)")
+                        .bind(incident_id).bind(now).bind(asset.clone().unwrap_or_default())
+                        .bind(serde_json::json!({"asset": asset, "level": level}).to_string())
+                        .execute(&mut *tx).await?;
+                }
                 sqlx::query(
                     "INSERT INTO alerts (event_id, unit_id, sensor_id, ts, gid, signature_id, rev, \
                      signature, category, severity, src_ip, src_port, dest_ip, dest_port, proto, drill, incident_id) \

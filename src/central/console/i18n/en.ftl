@@ -145,3 +145,6 @@ observable-domain = Domain
 observable-url = URL
 observable-hash = File hash
 observable-account = Account
+col-asset = Information system
+incident-serious = Serious
+timeline-serious = Serious incident: a level 4–5 system is affected

@@ -145,3 +145,6 @@ observable-domain = Tên miền
 observable-url = URL
 observable-hash = Mã băm tệp
 observable-account = Tài khoản
+col-asset = Hệ thống thông tin
+incident-serious = Nghiêm trọng
+timeline-serious = Sự cố nghiêm trọng: ảnh hưởng hệ thống cấp độ 4–5
