@@ -309,3 +309,115 @@ async fn serious_systems(store: Store) {
     assert_eq!(store.assets("").await.unwrap().len(), 2);
 }
 on_both_backends!(serious, super::serious_systems);
+
+async fn assets_page(store: Store) {
+    seed_org(&store).await;
+    user_with_token(
+        &store,
+        "coord",
+        "coordinator",
+        "tay-ninh",
+        "long password 1",
+    )
+    .await;
+    let viewer = user_with_token(&store, "view", "viewer", "tay-ninh", "long password 2").await;
+    user_with_token(
+        &store,
+        "ward",
+        "coordinator",
+        "phuong-tan-an",
+        "long password 3",
+    )
+    .await;
+    let session = |name: &'static str| {
+        let store = store.clone();
+        async move {
+            let u = store.user(name).await.unwrap().unwrap();
+            let token = canhgac::central::auth::new_token("");
+            store
+                .add_session(
+                    &canhgac::central::auth::token_hash(&token),
+                    u.id,
+                    "the-csrf",
+                    chrono::Utc::now().timestamp_micros() + 3_600_000_000,
+                )
+                .await
+                .unwrap();
+            format!("cg_session={token}")
+        }
+    };
+    let (base, _) = spawn_central(store.clone()).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let add = |cookie: String, form: Vec<(&'static str, &'static str)>| {
+        http.post(format!("{base}/assets"))
+            .header("cookie", cookie)
+            .form(&form)
+            .send()
+    };
+    let good = vec![
+        ("csrf", "the-csrf"),
+        ("name", "cong-thong-tin"),
+        ("unit", "xa-my-yen"),
+        ("level", "4"),
+        ("addresses", "10.20.30.0/24, 10.20.31.5"),
+        ("owner", "UBND xã Mỹ Yên"),
+    ];
+    let coord = session("coord").await;
+    let mut forged = good.clone();
+    forged[0] = ("csrf", "forged");
+    assert_eq!(
+        add(coord.clone(), forged).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        add(session("view").await, good.clone())
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    // a unit outside the ward coordinator's own
+    let r = add(session("ward").await, good.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("Không có đơn vị"));
+    let mut bad = good.clone();
+    bad[4] = ("addresses", "10.20.30.0/24, máy-chủ");
+    let r = add(coord.clone(), bad).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("không phải địa chỉ IP"));
+    assert_eq!(
+        add(coord.clone(), good).await.unwrap().status(),
+        StatusCode::SEE_OTHER
+    );
+    let page = http
+        .get(format!("{base}/assets"))
+        .header("cookie", coord)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("cong-thong-tin") && page.contains("10.20.30.0/24,10.20.31.5"),
+        "{page}"
+    );
+    let list: Value = http
+        .get(format!("{base}/api/v1/assets"))
+        .header("authorization", format!("Bearer {viewer}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list[0]["level"], 4);
+    assert_eq!(
+        store.audit_of("asset:cong-thong-tin", 5).await.unwrap()[0].actor,
+        "coord"
+    );
+}
+on_both_backends!(assets, super::assets_page);

@@ -44,6 +44,7 @@ pub fn routes(state: SharedState) -> Router {
         .route("/api/v1/incidents/{id}/assign", post(incidents::assign))
         .route("/api/v1/incidents/{id}/comments", post(incidents::comment))
         .route("/api/v1/response-times", get(response_times))
+        .route("/api/v1/assets", get(list_assets))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/ca.pem", get(ca_pem))
         .route("/healthz", get(healthz))
@@ -513,6 +514,15 @@ async fn ca_pem(State(state): State<SharedState>) -> Result<Response, AppError> 
         pem.clone(),
     )
         .into_response())
+}
+
+/// The information systems of the caller's units.
+async fn list_assets(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let user = authenticate_user(&state, &headers).await?;
+    Ok(Json(state.store.assets(&user.unit_path).await?).into_response())
 }
 
 #[derive(Deserialize)]

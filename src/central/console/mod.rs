@@ -274,6 +274,7 @@ pub fn routes(state: SharedState) -> Router {
             "/incidents/{id}/comments",
             get(incident_actions::to_incident).post(incident_actions::comment),
         )
+        .route("/assets", get(assets::list).post(assets::add))
         .route("/sensors", get(sensors::list))
         .route("/sensors/{name}", get(sensors::page))
         .route("/sensors/{name}/commands", post(sensors::queue))
@@ -891,6 +892,7 @@ async fn css() -> Response {
         .into_response()
 }
 
+mod assets;
 mod incident_actions;
 mod sensors;
 
