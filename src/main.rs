@@ -1100,13 +1100,7 @@ async fn cmd_admin(config: Option<PathBuf>, command: AdminCommand) -> Result<()>
         AdminCommand::Sensor {
             command: SensorCommand::Revoke { name },
         } => {
-            store.revoke_sensor(&name).await?;
-            audit(
-                "sensor.revoke",
-                format!("sensor:{name}"),
-                serde_json::json!({"via": "admin-cli"}),
-            )
-            .await;
+            canhgac::central::fleet::revoke_sensor(&store, &actor, &name, "admin-cli").await?;
             println!("sensor {name} revoked");
         }
         AdminCommand::User {

@@ -4,10 +4,14 @@
 //! damaged spool and bad credentials. Every event must be stored exactly
 //! once: the test counts the stored log events and their distinct lines.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{admin_cli, line_after, rt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_canhgac");
 
@@ -121,20 +125,7 @@ impl Rig {
     }
 
     fn admin(&self, args: &[&str]) -> String {
-        let out = Command::new(BIN)
-            .arg("admin")
-            .arg("-c")
-            .arg(&self.cfg)
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "admin {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        admin_cli(&self.cfg, args)
     }
 
     fn start_central(&mut self) {
@@ -168,17 +159,10 @@ impl Rig {
     /// state directory.
     fn enrol(&self, name: &str) -> PathBuf {
         let out = self.admin(&["sensor", "add", name, "--unit", "xa-my-yen"]);
-        let lines: Vec<&str> = out.lines().collect();
-        let token = lines[lines
-            .iter()
-            .position(|l| l.contains("enrolment token"))
-            .unwrap()
-            + 1];
-        let fp = lines[lines
-            .iter()
-            .position(|l| l.contains("CA fingerprint"))
-            .unwrap()
-            + 1];
+        let token = line_after(&out, "enrolment token");
+        let token = token.as_str();
+        let fp = line_after(&out, "CA fingerprint");
+        let fp = fp.as_str();
         let state = self.path(name);
         let out = Command::new(BIN)
             .args([
@@ -320,13 +304,6 @@ impl Drop for Rig {
     fn drop(&mut self) {
         self.kill_central();
     }
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// A log file of `n` distinct sshd lines.
@@ -609,12 +586,8 @@ fn wrong_expired_or_revoked_credentials_get_nothing_in() {
 
     // a CA fingerprint that is not central's: enrolment refuses to talk
     let out = rig.admin(&["sensor", "add", "gw-w", "--unit", "xa-my-yen"]);
-    let lines: Vec<&str> = out.lines().collect();
-    let token = lines[lines
-        .iter()
-        .position(|l| l.contains("enrolment token"))
-        .unwrap()
-        + 1];
+    let token = line_after(&out, "enrolment token");
+    let token = token.as_str();
     let bad = Command::new(BIN)
         .args([
             "sensor",
@@ -690,12 +663,8 @@ fn wrong_expired_or_revoked_credentials_get_nothing_in() {
         "--valid-hours",
         "1",
     ]);
-    let lines: Vec<&str> = out.lines().collect();
-    let token = lines[lines
-        .iter()
-        .position(|l| l.contains("enrolment token"))
-        .unwrap()
-        + 1];
+    let token = line_after(&out, "enrolment token");
+    let token = token.as_str();
     rt().block_on(async {
         let store = canhgac::central::store::Store::open(&format!("sqlite://{}", db.display()))
             .await

@@ -267,20 +267,7 @@ on_both_backends!(commands_over_the_api, super::command_channel);
 const BIN: &str = env!("CARGO_BIN_EXE_canhgac");
 
 fn admin(cfg: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .arg("admin")
-        .arg("-c")
-        .arg(cfg)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "admin {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    admin_cli(cfg, args)
 }
 
 struct Killed(Child);
@@ -318,13 +305,6 @@ fn wait_command(db: &Path, id: &str, limit: Duration) -> (String, Value) {
         assert!(Instant::now() < deadline, "command {id} still {}", row.0);
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 fn sql(db: &Path, q: &str) -> i64 {
@@ -369,17 +349,10 @@ fn a_sensor_behind_nat_runs_commands_once() {
         &["unit", "add", "xa", "--title", "Xã", "--kind", "commune"],
     );
     let out = admin(&cfg, &["sensor", "add", "gw-n", "--unit", "xa"]);
-    let lines: Vec<&str> = out.lines().collect();
-    let token = lines[lines
-        .iter()
-        .position(|l| l.contains("enrolment token"))
-        .unwrap()
-        + 1];
-    let fp = lines[lines
-        .iter()
-        .position(|l| l.contains("CA fingerprint"))
-        .unwrap()
-        + 1];
+    let token = line_after(&out, "enrolment token");
+    let token = token.as_str();
+    let fp = line_after(&out, "CA fingerprint");
+    let fp = fp.as_str();
     let _central = Killed(
         Command::new(BIN)
             .args(["central", "-c"])
@@ -588,24 +561,7 @@ async fn console_forms_are_guarded(store: Store) {
         "long password 3",
     )
     .await;
-    let session = |name: &'static str| {
-        let store = store.clone();
-        async move {
-            let u = store.user(name).await.unwrap().unwrap();
-            let token = canhgac::central::auth::new_token("");
-            let expires = chrono::Utc::now().timestamp_micros() + 3_600_000_000;
-            store
-                .add_session(
-                    &canhgac::central::auth::token_hash(&token),
-                    u.id,
-                    "the-csrf",
-                    expires,
-                )
-                .await
-                .unwrap();
-            format!("cg_session={token}")
-        }
-    };
+    let session = |name: &'static str| console_session(&store, name);
     let (url, _state) = central_with(store.clone(), CentralConfig::default()).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

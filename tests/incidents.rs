@@ -329,23 +329,7 @@ async fn assets_page(store: Store) {
         "long password 3",
     )
     .await;
-    let session = |name: &'static str| {
-        let store = store.clone();
-        async move {
-            let u = store.user(name).await.unwrap().unwrap();
-            let token = canhgac::central::auth::new_token("");
-            store
-                .add_session(
-                    &canhgac::central::auth::token_hash(&token),
-                    u.id,
-                    "the-csrf",
-                    chrono::Utc::now().timestamp_micros() + 3_600_000_000,
-                )
-                .await
-                .unwrap();
-            format!("cg_session={token}")
-        }
-    };
+    let session = |name: &'static str| console_session(&store, name);
     let (base, _) = spawn_central(store.clone()).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

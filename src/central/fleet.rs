@@ -467,17 +467,33 @@ async fn revoke(
     Path(name): Path<String>,
 ) -> Result<Response, AppError> {
     let (user, _) = user_for_sensor(&state, &headers, &name, true).await?;
-    state.store.revoke_sensor(&name).await?;
-    tracing::warn!(sensor = %name, by = %user.username, "sensor revoked");
+    revoke_sensor(&state.store, &user.username, &name, "api").await?;
+    Ok(Json(json!({ "revoked": name })).into_response())
+}
+
+/// Revokes a sensor (refused at once from now on) and records who did it;
+/// the one path for the API, the console and the admin command.
+///
+/// # Errors
+/// [`StoreError::NotFound`](super::store::StoreError::NotFound) for an
+/// unknown sensor; the database error.
+pub async fn revoke_sensor(
+    store: &Store,
+    actor: &str,
+    name: &str,
+    via: &str,
+) -> Result<(), super::store::StoreError> {
+    store.revoke_sensor(name).await?;
+    tracing::warn!(sensor = %name, by = %actor, %via, "sensor revoked");
     super::audit::record(
-        &state.store,
-        &user.username,
+        store,
+        actor,
         "sensor.revoke",
         &format!("sensor:{name}"),
-        json!({ "via": "api" }),
+        json!({ "via": via }),
     )
     .await;
-    Ok(Json(json!({ "revoked": name })).into_response())
+    Ok(())
 }
 
 /// The alert raised when a sensor goes silent (gid 9: canhgac's own

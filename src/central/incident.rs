@@ -13,6 +13,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::store::incidents::WorkflowError;
+use super::store::{IncidentRow, Store, TimelineRow, User};
+
 /// `[incidents]` in `central.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -119,7 +122,7 @@ pub struct Sla {
 }
 
 /// The response times and deadlines of an incident as of `now`.
-pub fn sla(cfg: &SlaConfig, i: &super::store::IncidentRow, now: i64) -> Sla {
+pub fn sla(cfg: &SlaConfig, i: &IncidentRow, now: i64) -> Sla {
     let due = cfg.for_severity(i.severity);
     let at = |mins: u64| {
         i.created_at.saturating_add(
@@ -293,6 +296,87 @@ pub fn combined_severity(rule: i64, level: i64) -> i64 {
 /// affected.
 pub fn serious_level(level: i64) -> bool {
     level >= 4
+}
+
+/// Moves an incident as `user` would and records it in the audit trail;
+/// the one path for the API and the console (`via` says which).
+///
+/// # Errors
+/// [`WorkflowError`]: not in the user's units, refused, or the store.
+pub async fn change_status(
+    store: &Store,
+    user: &User,
+    id: i64,
+    to: &str,
+    reason: &str,
+    via: &str,
+) -> Result<IncidentRow, WorkflowError> {
+    let inc = store
+        .incident_status(id, &user.unit_path, to.trim(), reason, &user.username)
+        .await?;
+    let details = serde_json::json!({ "to": inc.status, "reason": reason.trim(), "via": via });
+    super::audit::record(
+        store,
+        &user.username,
+        "incident.status",
+        &format!("incident:{id}"),
+        details,
+    )
+    .await;
+    Ok(inc)
+}
+
+/// Assigns an incident (`None` unassigns) and records it in the audit trail.
+///
+/// # Errors
+/// [`WorkflowError`].
+pub async fn assign(
+    store: &Store,
+    user: &User,
+    id: i64,
+    assignee: Option<&str>,
+    via: &str,
+) -> Result<IncidentRow, WorkflowError> {
+    let who = assignee.map(str::trim).filter(|s| !s.is_empty());
+    let inc = store
+        .incident_assign(id, &user.unit_path, who, &user.username)
+        .await?;
+    let details = serde_json::json!({ "assignee": who, "via": via });
+    super::audit::record(
+        store,
+        &user.username,
+        "incident.assign",
+        &format!("incident:{id}"),
+        details,
+    )
+    .await;
+    Ok(inc)
+}
+
+/// Adds a note to an incident and records it in the audit trail.
+///
+/// # Errors
+/// [`WorkflowError`].
+pub async fn comment(
+    store: &Store,
+    user: &User,
+    id: i64,
+    text: &str,
+    via: &str,
+) -> Result<TimelineRow, WorkflowError> {
+    let row = store
+        .incident_comment(id, &user.unit_path, text, &user.username)
+        .await?;
+    let details = serde_json::json!({ "timeline": row.id, "via": via });
+    super::audit::record(
+        store,
+        &user.username,
+        "incident.comment",
+        &format!("incident:{id}"),
+        details,
+    )
+    .await;
+    Ok(row)
 }
 
 /// The workflow, in order.

@@ -152,3 +152,51 @@ pub fn everything(limit: i64) -> canhgac::central::store::ListFilter {
         offset: 0,
     }
 }
+
+/// A console session for user `name` (CSRF token `the-csrf`); returns the
+/// `Cookie` header value.
+pub async fn console_session(store: &Store, name: &str) -> String {
+    let u = store.user(name).await.unwrap().unwrap();
+    let token = auth::new_token("");
+    let expires = chrono::Utc::now().timestamp_micros() + 3_600_000_000;
+    store
+        .add_session(&auth::token_hash(&token), u.id, "the-csrf", expires)
+        .await
+        .unwrap();
+    format!("cg_session={token}")
+}
+
+/// A small runtime for synchronous tests that drive real processes.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Runs `canhgac admin -c CFG ARGS…` and returns what it printed; fails
+/// the test if it fails.
+pub fn admin_cli(cfg: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_canhgac"))
+        .arg("admin")
+        .arg("-c")
+        .arg(cfg)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "admin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The line after the one mentioning `label` in `admin sensor add`'s
+/// output: the enrolment token, the CA fingerprint.
+pub fn line_after(out: &str, label: &str) -> String {
+    let lines: Vec<&str> = out.lines().collect();
+    let i = lines.iter().position(|l| l.contains(label)).unwrap();
+    lines[i + 1].to_string()
+}

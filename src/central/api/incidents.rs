@@ -8,12 +8,11 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::authenticate_user;
 use crate::central::store::User;
 use crate::central::store::incidents::WorkflowError;
-use crate::central::{AppError, SharedState, audit, auth};
+use crate::central::{AppError, SharedState, auth, incident};
 
 impl From<WorkflowError> for AppError {
     fn from(e: WorkflowError) -> Self {
@@ -57,24 +56,7 @@ pub(super) async fn set_status(
     Json(b): Json<StatusBody>,
 ) -> Result<Response, AppError> {
     let user = actor(&state, &headers).await?;
-    let inc = state
-        .store
-        .incident_status(
-            id,
-            &user.unit_path,
-            b.status.trim(),
-            &b.reason,
-            &user.username,
-        )
-        .await?;
-    audit::record(
-        &state.store,
-        &user.username,
-        "incident.status",
-        &format!("incident:{id}"),
-        json!({ "to": inc.status, "reason": b.reason.trim() }),
-    )
-    .await;
+    let inc = incident::change_status(&state.store, &user, id, &b.status, &b.reason, "api").await?;
     Ok(Json(inc).into_response())
 }
 
@@ -90,23 +72,7 @@ pub(super) async fn assign(
     Json(b): Json<AssignBody>,
 ) -> Result<Response, AppError> {
     let user = actor(&state, &headers).await?;
-    let who = b
-        .assignee
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    let inc = state
-        .store
-        .incident_assign(id, &user.unit_path, who, &user.username)
-        .await?;
-    audit::record(
-        &state.store,
-        &user.username,
-        "incident.assign",
-        &format!("incident:{id}"),
-        json!({ "assignee": who }),
-    )
-    .await;
+    let inc = incident::assign(&state.store, &user, id, b.assignee.as_deref(), "api").await?;
     Ok(Json(inc).into_response())
 }
 
@@ -122,17 +88,6 @@ pub(super) async fn comment(
     Json(b): Json<CommentBody>,
 ) -> Result<Response, AppError> {
     let user = actor(&state, &headers).await?;
-    let row = state
-        .store
-        .incident_comment(id, &user.unit_path, &b.text, &user.username)
-        .await?;
-    audit::record(
-        &state.store,
-        &user.username,
-        "incident.comment",
-        &format!("incident:{id}"),
-        json!({ "timeline": row.id }),
-    )
-    .await;
+    let row = incident::comment(&state.store, &user, id, &b.text, "api").await?;
     Ok((axum::http::StatusCode::CREATED, Json(row)).into_response())
 }

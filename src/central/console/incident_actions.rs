@@ -6,12 +6,11 @@ use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::{Tr, internal, session, show_time};
 use crate::central::store::TimelineRow;
 use crate::central::store::incidents::WorkflowError;
-use crate::central::{SharedState, audit, auth};
+use crate::central::{SharedState, auth, incident};
 
 pub(super) struct TimelineView {
     pub(super) time: String,
@@ -124,29 +123,10 @@ pub(super) async fn status(
         Ok(u) => u,
         Err(r) => return r,
     };
-    let user = &acting.0;
-    let r = state
-        .store
-        .incident_status(
-            id,
-            &user.unit_path,
-            f.status.trim(),
-            &f.reason,
-            &user.username,
-        )
+    let r = incident::change_status(&state.store, &acting.0, id, &f.status, &f.reason, "console")
         .await
         .map(|_| ());
-    if r.is_ok() {
-        audit::record(
-            &state.store,
-            &user.username,
-            "incident.status",
-            &format!("incident:{id}"),
-            json!({ "to": f.status.trim(), "reason": f.reason.trim(), "via": "console" }),
-        )
-        .await;
-    }
-    back(&state, &headers, acting.clone(), id, r).await
+    back(&state, &headers, acting, id, r).await
 }
 
 pub(super) async fn assign(
@@ -159,24 +139,10 @@ pub(super) async fn assign(
         Ok(u) => u,
         Err(r) => return r,
     };
-    let user = &acting.0;
-    let who = Some(f.assignee.trim()).filter(|s| !s.is_empty());
-    let r = state
-        .store
-        .incident_assign(id, &user.unit_path, who, &user.username)
+    let r = incident::assign(&state.store, &acting.0, id, Some(&f.assignee), "console")
         .await
         .map(|_| ());
-    if r.is_ok() {
-        audit::record(
-            &state.store,
-            &user.username,
-            "incident.assign",
-            &format!("incident:{id}"),
-            json!({ "assignee": who, "via": "console" }),
-        )
-        .await;
-    }
-    back(&state, &headers, acting.clone(), id, r).await
+    back(&state, &headers, acting, id, r).await
 }
 
 pub(super) async fn comment(
@@ -189,21 +155,8 @@ pub(super) async fn comment(
         Ok(u) => u,
         Err(r) => return r,
     };
-    let user = &acting.0;
-    let r = state
-        .store
-        .incident_comment(id, &user.unit_path, &f.text, &user.username)
-        .await;
-    if let Ok(row) = &r {
-        audit::record(
-            &state.store,
-            &user.username,
-            "incident.comment",
-            &format!("incident:{id}"),
-            json!({ "timeline": row.id, "via": "console" }),
-        )
-        .await;
-    }
-    let r = r.map(|_| ());
-    back(&state, &headers, acting.clone(), id, r).await
+    let r = incident::comment(&state.store, &acting.0, id, &f.text, "console")
+        .await
+        .map(|_| ());
+    back(&state, &headers, acting, id, r).await
 }

@@ -299,17 +299,8 @@ pub(super) async fn revoke(
         )
             .into_response();
     }
-    if let Err(e) = state.store.revoke_sensor(&name).await {
+    if let Err(e) = fleet::revoke_sensor(&state.store, &user.username, &name, "console").await {
         return internal(e);
     }
-    tracing::warn!(sensor = %name, by = %user.username, "sensor revoked from the console");
-    crate::central::audit::record(
-        &state.store,
-        &user.username,
-        "sensor.revoke",
-        &format!("sensor:{name}"),
-        json!({ "via": "console" }),
-    )
-    .await;
     Redirect::to(&format!("/sensors/{name}")).into_response()
 }

@@ -664,6 +664,7 @@ impl Store {
         dispatch!(self, p => {
             let mut tx = p.begin().await?;
             let mut new_ids: std::collections::HashSet<String> = std::collections::HashSet::new();
+            let mut assets: Option<Vec<(String, String, i64)>> = None;
             for chunk in rows.chunks(INSERT_CHUNK) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO events (event_id, sensor_id, unit_id, event_type, ts, received_at, body) ");
@@ -691,11 +692,16 @@ impl Store {
                 let sid = i64::try_from(alert.signature_id).unwrap_or(i64::MAX);
                 let severity = i64::from(alert.severity);
                 // the registered system it touches, highest level first
-                let assets: Vec<(String, String, i64)> = sqlx::query_as(
-                    "SELECT a.name, a.addresses, a.level FROM assets a JOIN units u ON u.id = a.unit_id \
-                     WHERE (SELECT path FROM units WHERE id = $1) LIKE u.path || '%' \
-                     ORDER BY a.level DESC, a.name")
-                    .bind(sensor.unit_id).fetch_all(&mut *tx).await?;
+                if assets.is_none() {
+                    // once per batch: all its events are from one sensor's unit
+                    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+                        "SELECT a.name, a.addresses, a.level FROM assets a JOIN units u ON u.id = a.unit_id \
+                         WHERE (SELECT path FROM units WHERE id = $1) LIKE u.path || '%' \
+                         ORDER BY a.level DESC, a.name")
+                        .bind(sensor.unit_id).fetch_all(&mut *tx).await?;
+                    assets = Some(rows);
+                }
+                let assets = assets.as_deref().unwrap_or_default();
                 let touched = assets.iter().find(|(_, addrs, _)| {
                     addrs.split(',').any(|spec| {
                         [&ev.src_ip, &ev.dest_ip].into_iter().flatten()
