@@ -838,6 +838,7 @@ fn valid_name(kind: &str, name: &str) -> Result<()> {
 fn cli_actor() -> String {
     let who = std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".into());
     format!("admin-cli:{who}")
 }
