@@ -639,7 +639,92 @@ fn check_sigma(paths: &[&Path]) -> Result<()> {
     Ok(())
 }
 
+/// Whether a file is a CACAO playbook: JSON, or YAML that says
+/// `spec_version: cacao-…`.
+fn is_playbook_file(p: &Path) -> bool {
+    match p.extension().and_then(|x| x.to_str()) {
+        Some("json") => true,
+        Some("yml" | "yaml") => std::fs::read_to_string(p)
+            .map(|t| t.contains("spec_version: cacao") || t.contains("spec_version: \"cacao"))
+            .unwrap_or(false),
+        _ => false,
+    }
+}
+
+fn playbook_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            // the embedded schemas are not playbooks
+            if p.file_name().is_some_and(|n| n != "cacao-schemas") {
+                playbook_files(&p, out);
+            }
+        } else if is_playbook_file(&p) {
+            out.push(p);
+        }
+    }
+}
+
+/// Validates playbooks; prints one line per file and per problem.
+fn check_playbooks(files: &[PathBuf]) -> Result<()> {
+    let mut bad = 0;
+    for f in files {
+        let text = std::fs::read_to_string(f).with_context(|| format!("{}", f.display()))?;
+        let problems = match canhgac::central::playbook::parse_text(&text) {
+            Err(p) => vec![p],
+            Ok(doc) => match canhgac::central::playbook::load(&doc) {
+                Ok(pb) => {
+                    println!(
+                        "{}: ok — {} ({} steps)",
+                        f.display(),
+                        pb.name,
+                        pb.steps.len()
+                    );
+                    continue;
+                }
+                Err(problems) => problems,
+            },
+        };
+        bad += 1;
+        for p in problems {
+            println!("{}: {p}", f.display());
+        }
+    }
+    println!("playbooks: {} valid, {bad} invalid", files.len() - bad);
+    if bad > 0 {
+        bail!("{bad} playbook(s) are not valid");
+    }
+    Ok(())
+}
+
 fn cmd_rules_check(files: &[PathBuf]) -> Result<()> {
+    // CACAO playbooks (JSON, YAML saying spec_version: cacao, directories
+    // holding them) apart from rules
+    let mut playbooks = Vec::new();
+    let mut rest = Vec::new();
+    for f in files {
+        if f.is_dir() {
+            let mut found = Vec::new();
+            playbook_files(f, &mut found);
+            if found.is_empty() {
+                rest.push(f.clone());
+            } else {
+                playbooks.append(&mut found);
+            }
+        } else if is_playbook_file(f) {
+            playbooks.push(f.clone());
+        } else {
+            rest.push(f.clone());
+        }
+    }
+    let files = &rest;
+    if !playbooks.is_empty() {
+        check_playbooks(&playbooks)?;
+    }
     // Sigma files (`.yml`, `.yaml`, or directories of them) apart from
     // signature rule files
     let is_sigma =

@@ -379,6 +379,24 @@ pub async fn comment(
     Ok(row)
 }
 
+/// Incident categories (the bundled playbooks' `category:` labels).
+pub const CATEGORIES: [&str; 11] = [
+    "ransomware",
+    "phishing",
+    "defacement",
+    "webshell",
+    "brute-force",
+    "c2",
+    "ddos",
+    "data-leak",
+    "scan",
+    "malware",
+    "other",
+];
+
+/// Traffic Light Protocol 2.0 labels.
+pub const TLPS: [&str; 5] = ["clear", "green", "amber", "amber+strict", "red"];
+
 /// The workflow, in order.
 pub const STATUSES: [&str; 5] = ["new", "acknowledged", "contained", "resolved", "closed"];
 
@@ -563,6 +581,10 @@ mod tests {
             contained_at: None,
             resolved_at: None,
             closed_at: None,
+            category: String::new(),
+            tlp: "amber".into(),
+            tags: "[]".into(),
+            reported_at: None,
         };
         let min = 60_000_000;
         let s = sla(&SlaConfig::default(), &row, 60_000_000 + 5 * 3_600_000_000);

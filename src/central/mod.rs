@@ -50,6 +50,10 @@ pub struct CentralConfig {
     pub console: ConsoleSection,
     #[serde(default)]
     pub sensors: fleet::FleetConfig,
+    #[serde(default)]
+    pub playbooks: playbook::PlaybooksConfig,
+    #[serde(default)]
+    pub notify: notify::NotifyConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -217,6 +221,19 @@ impl CentralConfig {
                 "expected postgres://… or sqlite://PATH (or leave empty for SQLite in store.data_dir)",
             ));
         }
+        if let Some(smtp) = &self.notify.smtp {
+            smtp.check()
+                .map_err(|e| config::invalid(path, "notify.smtp", e))?;
+        }
+        for r in &self.playbooks.report_recipients {
+            if r.parse::<lettre::message::Mailbox>().is_err() {
+                return Err(config::invalid(
+                    path,
+                    "playbooks.report_recipients",
+                    format!("{r:?} is not a mail address"),
+                ));
+            }
+        }
         if console::Lang::parse(&self.console.default_language).is_none() {
             return Err(config::invalid(
                 path,
@@ -324,6 +341,8 @@ pub struct AppState {
     pub tls_ca: std::sync::OnceLock<String>,
     /// Long polls waiting for commands.
     pub waiters: fleet::Waiters,
+    /// The playbook engine's parsed playbooks and wake-up.
+    pub engine: playbook::engine::Engine,
 }
 
 /// Shared state handle.
@@ -338,6 +357,7 @@ impl AppState {
             ingest_slots: tokio::sync::Semaphore::new(config.server.ingest_concurrency.max(1)),
             tls_ca: std::sync::OnceLock::new(),
             waiters: fleet::Waiters::default(),
+            engine: playbook::engine::Engine::default(),
             config,
             metrics: Metrics::default(),
             i18n: console::I18n::load(),
@@ -366,6 +386,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     correlate::start(state.clone()).await;
     fleet::start_watch(state.clone());
+    playbook::start(state.clone()).await;
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await
@@ -417,6 +438,7 @@ pub async fn serve_tls(
     let _ = state.tls_ca.set(material.ca_pem.clone());
     correlate::start(state.clone()).await;
     fleet::start_watch(state.clone());
+    playbook::start(state.clone()).await;
     let handle = axum_server::Handle::new();
     let h = handle.clone();
     tokio::spawn(async move {

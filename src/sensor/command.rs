@@ -124,6 +124,7 @@ fn save_done(state_dir: &Path, done: &mut BTreeMap<i64, Done>) {
 pub async fn poll(link: Link, runner: Runner, stop: Arc<AtomicBool>) {
     let runner = Arc::new(runner);
     let state_dir = runner.cfg.sensor.state_dir.clone();
+    tokio::spawn(expire_blocks(Arc::clone(&runner), Arc::clone(&stop)));
     let mut done = load_done(&state_dir);
     let mut backoff = Duration::from_secs(1);
     while !stop.load(Ordering::Relaxed) {
@@ -181,6 +182,55 @@ pub async fn poll(link: Link, runner: Runner, stop: Arc<AtomicBool>) {
                 }
             };
             report(&link, c.id, ok, &result).await;
+        }
+    }
+}
+
+const BLOCKS_FILE: &str = "blocks.json";
+
+/// Blocks with an expiry: address → when to lift it (µs). Kept in the
+/// state directory so a restarted sensor still lifts them.
+fn load_blocks(state_dir: &Path) -> BTreeMap<String, i64> {
+    std::fs::read(state_dir.join(BLOCKS_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn save_blocks(state_dir: &Path, blocks: &BTreeMap<String, i64>) {
+    let path = state_dir.join(BLOCKS_FILE);
+    let tmp = path.with_extension("tmp");
+    let ok = serde_json::to_vec(blocks)
+        .ok()
+        .and_then(|b| std::fs::write(&tmp, b).ok())
+        .and_then(|()| std::fs::rename(&tmp, &path).ok());
+    if ok.is_none() {
+        tracing::error!(path = %path.display(), "cannot record block expiries");
+    }
+}
+
+/// Lifts blocks whose time is up, every few seconds, until `stop` — on
+/// the sensor itself, so a block expires even if central is unreachable.
+async fn expire_blocks(runner: Arc<Runner>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let dir = runner.cfg.sensor.state_dir.clone();
+        let now = chrono::Utc::now().timestamp_micros();
+        let due: Vec<String> = load_blocks(&dir)
+            .into_iter()
+            .filter(|(_, at)| *at <= now)
+            .map(|(a, _)| a)
+            .collect();
+        for address in due {
+            let r = Arc::clone(&runner);
+            let a = address.clone();
+            let res = blocking(move || r.block("unblock", &json!({ "address": a }))).await;
+            match res {
+                Ok(v) => tracing::info!(%address, result = %v, "block expired and lifted"),
+                Err(e) => {
+                    tracing::error!(%address, error = %e, "block expired but could not be lifted")
+                }
+            }
         }
     }
 }
@@ -372,6 +422,22 @@ impl Runner {
             .iter()
             .map(|t| t.replace("{address}", &address.to_string()))
             .collect();
+        // remember (or forget) when the block lifts itself
+        let dir = &self.cfg.sensor.state_dir;
+        let mut blocks = load_blocks(dir);
+        let before = blocks.clone();
+        if kind == "block" {
+            if let Some(secs) = args.get("duration_secs").and_then(Value::as_i64) {
+                let until =
+                    chrono::Utc::now().timestamp_micros() + secs.clamp(1, 365 * 86_400) * 1_000_000;
+                blocks.insert(address.to_string(), until);
+            }
+        } else {
+            blocks.remove(&address.to_string());
+        }
+        if blocks != before && a.block != BlockMode::Off {
+            save_blocks(dir, &blocks);
+        }
         match a.block {
             BlockMode::Off => Err(format!(
                 "{kind} is off on this sensor ([actions] block = \"off\")"

@@ -93,9 +93,14 @@ pub async fn user_with_token(
 
 /// Central on an ephemeral port; returns its base URL and state.
 pub async fn spawn_central(store: Store) -> (String, SharedState) {
+    spawn_central_with(store, CentralConfig::default()).await
+}
+
+/// Central with `config` on an ephemeral port.
+pub async fn spawn_central_with(store: Store, config: CentralConfig) -> (String, SharedState) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = AppState::new(store, CentralConfig::default());
+    let state = AppState::new(store, config);
     let s = Arc::clone(&state);
     tokio::spawn(async move {
         canhgac::central::serve(s, listener, std::future::pending())

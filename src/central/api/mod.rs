@@ -28,6 +28,7 @@ use super::{AppError, SharedState, auth};
 use crate::event::{Event, parse_timestamp};
 
 pub mod incidents;
+pub mod playbooks;
 
 /// The OpenAPI 3.1 document, served at `/api/v1/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -43,6 +44,24 @@ pub fn routes(state: SharedState) -> Router {
         .route("/api/v1/incidents/{id}/status", post(incidents::set_status))
         .route("/api/v1/incidents/{id}/assign", post(incidents::assign))
         .route("/api/v1/incidents/{id}/comments", post(incidents::comment))
+        .route(
+            "/api/v1/incidents/{id}/playbooks",
+            get(playbooks::incident_playbooks).post(playbooks::start),
+        )
+        .route(
+            "/api/v1/playbooks",
+            get(playbooks::list).post(playbooks::import),
+        )
+        .route("/api/v1/playbooks/validate", post(playbooks::validate))
+        .route("/api/v1/playbooks/{key}", get(playbooks::export))
+        .route("/api/v1/runs/{id}", get(playbooks::get_run))
+        .route("/api/v1/runs/{id}/abort", post(playbooks::abort_run))
+        .route("/api/v1/tasks", get(playbooks::list_tasks))
+        .route(
+            "/api/v1/tasks/{id}",
+            get(playbooks::get_task).post(playbooks::task_save),
+        )
+        .route("/api/v1/tasks/{id}/done", post(playbooks::task_done))
         .route("/api/v1/response-times", get(response_times))
         .route("/api/v1/assets", get(list_assets))
         .route("/api/v1/openapi.json", get(openapi))

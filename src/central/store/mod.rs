@@ -170,6 +170,15 @@ pub struct IncidentRow {
     pub contained_at: Option<i64>,
     pub resolved_at: Option<i64>,
     pub closed_at: Option<i64>,
+    /// `ransomware`, `phishing`, … (see `incident::CATEGORIES`); empty
+    /// until known.
+    pub category: String,
+    /// Traffic Light Protocol: `clear`, `green`, `amber`, `amber+strict`, `red`.
+    pub tlp: String,
+    /// JSON list (ATT&CK technique ids and free tags).
+    pub tags: String,
+    /// When the notification report was filed.
+    pub reported_at: Option<i64>,
 }
 
 /// Counts for the overview: alerts per unit and severity.
@@ -230,7 +239,7 @@ pub const SECRET_VALID_MICROS: i64 = 365 * 86_400 * 1_000_000;
 /// `@` keeps it apart from the names an administrator can give.
 pub const CENTRAL_SENSOR: &str = "@central";
 
-fn now_micros() -> i64 {
+pub(crate) fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
@@ -240,7 +249,7 @@ const ALERT_COLUMNS: &str = "a.event_id, a.ts, u.name AS unit, s.name AS sensor,
 pub(crate) const INCIDENT_COLUMNS: &str = "i.id, u.name AS unit, u.title AS unit_title, i.gid, \
     i.signature_id, i.title, i.severity, i.status, i.first_seen, i.last_seen, i.alert_count, \
     i.assignee, i.created_at, i.asset, i.serious, i.acknowledged_at, i.contained_at, \
-    i.resolved_at, i.closed_at";
+    i.resolved_at, i.closed_at, i.category, i.tlp, i.tags, i.reported_at";
 
 impl Store {
     /// Opens the store at `url` and runs the migrations.
@@ -1057,5 +1066,6 @@ impl Store {
 mod audit;
 mod fleet;
 pub mod incidents;
+pub mod playbooks;
 pub use fleet::{CommandRow, SensorRow};
 pub use incidents::TimelineRow;
