@@ -172,7 +172,7 @@ class PB:
             agent="coordinator", timeout_ms=1 * HOUR)
         return k
 
-    def approval_block(self, key, question, why, nxt, address="__src_ip__"):
+    def approval_block(self, key, question, why, nxt, address="__attacker_ip__"):
         """Coordinator approves; canhgac blocks the address for 24 hours."""
         a = address
         self.var("__approve_block__", "",
@@ -388,9 +388,9 @@ def ransomware():
          ("Báo đồng nghiệp không mở ổ đĩa dùng chung và không cắm USB vào máy bị nhiễm",
           "Tell colleagues not to open the shared drive and not to plug USB drives into "
           "the infected machine"),
-         ("Ghi lại tên máy, người dùng, địa chỉ (__asset__, __src_ip__) và việc người dùng "
+         ("Ghi lại tên máy, người dùng, địa chỉ (__asset__, __internal_ip__) và việc người dùng "
           "đang làm khi thấy sự cố",
-          "Write down the machine name, its user, its address (__asset__, __src_ip__) and "
+          "Write down the machine name, its user, its address (__asset__, __internal_ip__) and "
           "what the user was doing when it happened"),
          ("Không trả tiền chuộc và không liên lạc với kẻ tấn công",
           "Do not pay the ransom and do not contact the attackers")],
@@ -649,9 +649,9 @@ def phishing():
         timeout_ms=4 * HOUR, nxt="block")
     p.approval_block(
         "block",
-        ("Duyệt chặn __src_ip__ (máy chủ gửi thư hoặc trang web giả mạo) tại cổng Internet "
+        ("Duyệt chặn __attacker_ip__ (máy chủ gửi thư hoặc trang web giả mạo) tại cổng Internet "
          "của đơn vị trong 24 giờ? Trả lời yes hoặc no",
-         "Approve blocking __src_ip__ (the sending server or the fake website) at the "
+         "Approve blocking __attacker_ip__ (the sending server or the fake website) at the "
          "unit's gateway for 24 hours? Answer yes or no"),
         ("Chặn địa chỉ liên quan đến thư lừa đảo để cán bộ không vào được trang giả mạo.",
          "Block the address tied to the phishing email so staff cannot reach the fake "
@@ -751,9 +751,9 @@ def defacement():
         timeout_ms=2 * HOUR, nxt="block")
     p.approval_block(
         "block",
-        ("Duyệt chặn __src_ip__ (địa chỉ đã tấn công trang web) tại cổng Internet của đơn "
+        ("Duyệt chặn __attacker_ip__ (địa chỉ đã tấn công trang web) tại cổng Internet của đơn "
          "vị trong 24 giờ? Trả lời yes hoặc no",
-         "Approve blocking __src_ip__ (the address that attacked the website) at the "
+         "Approve blocking __attacker_ip__ (the address that attacked the website) at the "
          "unit's gateway for 24 hours? Answer yes or no"),
         ("Chặn địa chỉ tấn công để kẻ tấn công không sửa lại trang trong khi đang khắc phục.",
          "Block the attacking address so the attacker cannot change the site again while "
@@ -863,9 +863,9 @@ def webshell():
         timeout_ms=2 * HOUR, nxt="block")
     p.approval_block(
         "block",
-        ("Duyệt chặn __src_ip__ (địa chỉ đã điều khiển webshell) tại cổng Internet của đơn "
+        ("Duyệt chặn __attacker_ip__ (địa chỉ đã điều khiển webshell) tại cổng Internet của đơn "
          "vị trong 24 giờ? Trả lời yes hoặc no",
-         "Approve blocking __src_ip__ (the address that used the webshell) at the unit's "
+         "Approve blocking __attacker_ip__ (the address that used the webshell) at the unit's "
          "gateway for 24 hours? Answer yes or no"),
         ("Chặn địa chỉ đã gửi lệnh tới webshell để cắt quyền điều khiển của kẻ tấn công.",
          "Block the address that sent commands to the webshell to cut off the attacker's "
@@ -939,16 +939,16 @@ def brute_force():
         ("Điều quan trọng nhất: kẻ tấn công đã đăng nhập được hay chưa.",
          "The key question: did the attacker manage to log in?"),
         [("Xác định dịch vụ bị dò mật khẩu (Remote Desktop, SSH, VPN, thư điện tử, trang "
-          "quản trị) trên __dest_ip__",
+          "quản trị) trên __internal_ip__",
           "Find which service is being attacked (Remote Desktop, SSH, VPN, mail, admin "
-          "page) on __dest_ip__"),
+          "page) on __internal_ip__"),
          ("Xem nhật ký đăng nhập: tài khoản nào bị thử, bao nhiêu lần, từ địa chỉ nào "
-          "(__src_ip__)",
+          "(__attacker_ip__)",
           "Read the login log: which accounts were tried, how many times, from which "
-          "addresses (__src_ip__)"),
-         ("Kiểm tra có lần đăng nhập THÀNH CÔNG nào từ __src_ip__ hoặc địa chỉ lạ không; "
+          "addresses (__attacker_ip__)"),
+         ("Kiểm tra có lần đăng nhập THÀNH CÔNG nào từ __attacker_ip__ hoặc địa chỉ lạ không; "
           "nếu có, báo ngay cho điều phối viên",
-          "Check for any SUCCESSFUL login from __src_ip__ or other unknown addresses; if "
+          "Check for any SUCCESSFUL login from __attacker_ip__ or other unknown addresses; if "
           "there is one, tell the coordinator at once"),
          ("Hỏi chủ các tài khoản bị thử xem họ có đăng nhập vào thời điểm đó không",
           "Ask the owners of the targeted accounts whether they were logging in at that "
@@ -960,9 +960,9 @@ def brute_force():
                              "(incident __incident_id__)"), nxt="block")
     p.approval_block(
         "block",
-        ("Duyệt chặn __src_ip__ (địa chỉ đang dò mật khẩu) tại cổng Internet của đơn vị "
+        ("Duyệt chặn __attacker_ip__ (địa chỉ đang dò mật khẩu) tại cổng Internet của đơn vị "
          "trong 24 giờ? Trả lời yes hoặc no",
-         "Approve blocking __src_ip__ (the address guessing passwords) at the unit's "
+         "Approve blocking __attacker_ip__ (the address guessing passwords) at the unit's "
          "gateway for 24 hours? Answer yes or no"),
         ("Chặn địa chỉ đang dò mật khẩu để dừng cuộc tấn công.",
          "Block the address guessing passwords to stop the attack."),
@@ -1031,10 +1031,10 @@ def c2_beaconing():
     p = PB("c2-beaconing", "c2", ["t1071", "t1071.001", "t1071.004", "t1573", "t1571"],
            ("Ứng phó máy bị nhiễm mã độc liên lạc với máy chủ điều khiển (C2)",
             "Command-and-control (C2) beaconing response"),
-           ("Dùng khi một máy trong đơn vị (__src_ip__) liên lạc đều đặn với máy chủ điều "
-            "khiển của kẻ tấn công (__dest_ip__): dấu hiệu máy đã bị nhiễm mã độc.",
-            "Use when a machine in the unit (__src_ip__) regularly contacts an attacker's "
-            "command-and-control server (__dest_ip__): a sign the machine is infected."))
+           ("Dùng khi một máy trong đơn vị (__internal_ip__) liên lạc đều đặn với máy chủ điều "
+            "khiển của kẻ tấn công (__attacker_ip__): dấu hiệu máy đã bị nhiễm mã độc.",
+            "Use when a machine in the unit (__internal_ip__) regularly contacts an attacker's "
+            "command-and-control server (__attacker_ip__): a sign the machine is infected."))
     p.start("triage")
     p.manual(
         "triage",
@@ -1042,45 +1042,45 @@ def c2_beaconing():
         ("Máy liên lạc với máy chủ điều khiển có thể bị kẻ tấn công ra lệnh bất cứ lúc nào.",
          "A machine talking to a control server can be given orders by the attacker at "
          "any time."),
-        [("Tìm máy có địa chỉ __src_ip__ trong đơn vị: tên máy, người dùng, phòng làm việc",
-          "Find the machine with address __src_ip__ in the unit: its name, user and office"),
+        [("Tìm máy có địa chỉ __internal_ip__ trong đơn vị: tên máy, người dùng, phòng làm việc",
+          "Find the machine with address __internal_ip__ in the unit: its name, user and office"),
          ("Rút dây mạng (và tắt Wi-Fi) của máy đó nhưng không tắt máy",
           "Unplug that machine's network cable (and turn off Wi-Fi) but leave it powered on"),
          ("Hỏi người dùng gần đây có mở tệp đính kèm, cài phần mềm hay cắm USB lạ không",
           "Ask the user whether they recently opened an attachment, installed software or "
           "plugged in an unknown USB drive"),
-         ("Kiểm tra trên canhgac còn máy nào khác trong đơn vị liên lạc với __dest_ip__ không",
-          "Check in canhgac whether any other machine in the unit contacts __dest_ip__")],
+         ("Kiểm tra trên canhgac còn máy nào khác trong đơn vị liên lạc với __attacker_ip__ không",
+          "Check in canhgac whether any other machine in the unit contacts __attacker_ip__")],
         timeout_ms=2 * HOUR, nxt="serious")
     p.escalation("serious", ("Máy của __unit_title__ liên lạc với máy chủ điều khiển "
-                             "__dest_ip__ (sự cố __incident_id__)",
+                             "__attacker_ip__ (sự cố __incident_id__)",
                              "Machine at __unit_title__ contacting control server "
-                             "__dest_ip__ (incident __incident_id__)"), nxt="block")
+                             "__attacker_ip__ (incident __incident_id__)"), nxt="block")
     p.approval_block(
         "block",
-        ("Duyệt chặn máy chủ điều khiển __dest_ip__ tại cổng Internet của đơn vị trong 24 "
+        ("Duyệt chặn máy chủ điều khiển __attacker_ip__ tại cổng Internet của đơn vị trong 24 "
          "giờ? Trả lời yes hoặc no",
-         "Approve blocking the control server __dest_ip__ at the unit's gateway for 24 "
+         "Approve blocking the control server __attacker_ip__ at the unit's gateway for 24 "
          "hours? Answer yes or no"),
         ("Chặn máy chủ điều khiển để cắt liên lạc của mọi máy bị nhiễm trong đơn vị, kể cả "
          "máy chưa phát hiện.",
          "Block the control server to cut off every infected machine in the unit, "
          "including ones not yet found."),
-        nxt="spread", address="__dest_ip__")
+        nxt="spread", address="__attacker_ip__")
     p.manual(
         "spread",
         ("Ngăn chặn: xử lý các máy và tài khoản liên quan",
          "Containment: deal with related machines and accounts"),
         ("Mã độc có thể đã lấy mật khẩu hoặc lây sang máy khác.",
          "The malware may have stolen passwords or spread to other machines."),
-        [("Rút dây mạng các máy khác có liên lạc với __dest_ip__",
-          "Unplug any other machine that contacted __dest_ip__"),
+        [("Rút dây mạng các máy khác có liên lạc với __attacker_ip__",
+          "Unplug any other machine that contacted __attacker_ip__"),
          ("Từ một máy sạch, đổi mật khẩu các tài khoản đã dùng trên máy bị nhiễm (thư điện "
           "tử, phần mềm nghiệp vụ, tài khoản quản trị)",
           "From a clean machine, change the passwords of the accounts used on the infected "
           "machine (mail, business software, admin accounts)"),
-         ("Xuất nhật ký phần mềm diệt virus và tường lửa liên quan đến __src_ip__",
-          "Export the antivirus and firewall logs involving __src_ip__")],
+         ("Xuất nhật ký phần mềm diệt virus và tường lửa liên quan đến __internal_ip__",
+          "Export the antivirus and firewall logs involving __internal_ip__")],
         timeout_ms=4 * HOUR, nxt="contained")
     p.contained("contained", ("Máy bị nhiễm đã được cách ly, máy chủ điều khiển đã được xử lý",
                               "Infected machine isolated, control server handled"),
@@ -1100,14 +1100,14 @@ def c2_beaconing():
           "the operating system"),
          ("Cập nhật bản vá và phần mềm diệt virus trước khi nối mạng lại",
           "Install updates and antivirus before reconnecting to the network"),
-         ("Theo dõi trên canhgac 7 ngày: không còn kết nối nào tới __dest_ip__",
-          "Watch canhgac for 7 days: no more connections to __dest_ip__")],
+         ("Theo dõi trên canhgac 7 ngày: không còn kết nối nào tới __attacker_ip__",
+          "Watch canhgac for 7 days: no more connections to __attacker_ip__")],
         timeout_ms=3 * DAY, nxt="review")
     p.closing(
         "review",
-        [("Ghi rõ số máy bị nhiễm và địa chỉ máy chủ điều khiển __dest_ip__",
+        [("Ghi rõ số máy bị nhiễm và địa chỉ máy chủ điều khiển __attacker_ip__",
           "State the number of infected machines and the control server address "
-          "__dest_ip__")],
+          "__attacker_ip__")],
         [("Mã độc vào máy bằng đường nào (thư điện tử, USB, phần mềm bẻ khóa)?",
           "How did the malware get in (email, USB, cracked software)?"),
          ("Máy bị nhiễm đã liên lạc với máy chủ điều khiển bao lâu trước khi bị phát hiện?",
@@ -1144,10 +1144,10 @@ def ddos():
           "nhiêu, từ lúc nào",
           "Look at the bandwidth charts on the firewall/router or in canhgac: how much "
           "traffic, since when"),
-         ("Ghi lại các địa chỉ nguồn gửi nhiều nhất (trong đó có __src_ip__) và dịch vụ bị "
-          "nhắm tới (__dest_ip__)",
-          "Write down the top source addresses (including __src_ip__) and the targeted "
-          "service (__dest_ip__)"),
+         ("Ghi lại các địa chỉ nguồn gửi nhiều nhất (trong đó có __attacker_ip__) và dịch vụ bị "
+          "nhắm tới (__internal_ip__)",
+          "Write down the top source addresses (including __attacker_ip__) and the targeted "
+          "service (__internal_ip__)"),
          ("Kiểm tra máy chủ bị quá tải CPU/bộ nhớ hay chỉ đường truyền bị nghẽn",
           "Check whether the server's CPU/memory is overloaded or only the link is "
           "congested")],
@@ -1170,9 +1170,9 @@ def ddos():
         ("Tấn công lớn chỉ chặn hiệu quả được ở phía nhà mạng.",
          "A large attack can only be stopped effectively at the provider's side."),
         [("Gọi tổng đài hỗ trợ của nhà cung cấp Internet (VNPT, Viettel, FPT...) đề nghị lọc "
-          "lưu lượng tấn công tới __dest_ip__",
+          "lưu lượng tấn công tới __internal_ip__",
           "Call the Internet provider's support line (VNPT, Viettel, FPT...) and ask them "
-          "to filter attack traffic to __dest_ip__"),
+          "to filter attack traffic to __internal_ip__"),
          ("Gửi cho nhà mạng các địa chỉ nguồn chính và thời điểm bắt đầu tấn công",
           "Give the provider the main source addresses and when the attack started"),
          ("Ghi lại tên người tiếp nhận và mã yêu cầu hỗ trợ",
@@ -1208,9 +1208,9 @@ def ddos():
         timeout_ms=2 * HOUR)
     p.approval_block(
         "block",
-        ("Duyệt chặn __src_ip__ (nguồn tấn công lớn nhất) tại cổng Internet của đơn vị "
+        ("Duyệt chặn __attacker_ip__ (nguồn tấn công lớn nhất) tại cổng Internet của đơn vị "
          "trong 24 giờ? Trả lời yes hoặc no",
-         "Approve blocking __src_ip__ (the largest attack source) at the unit's gateway "
+         "Approve blocking __attacker_ip__ (the largest attack source) at the unit's gateway "
          "for 24 hours? Answer yes or no"),
         ("Tấn công DDoS thường đến từ rất nhiều địa chỉ; chặn một địa chỉ chỉ giúp một "
          "phần, việc lọc chính do nhà mạng làm.",

@@ -394,6 +394,104 @@ pub const CATEGORIES: [&str; 11] = [
     "other",
 ];
 
+/// The category and ATT&CK tags of an alert, for a new incident: from
+/// ATT&CK technique ids in the rule's metadata (`mitre_technique_id`,
+/// `attack.tNNNN` tags) first, then words of its message and class.
+/// `other` when nothing says.
+pub fn classify(alert: &crate::event::Alert) -> (&'static str, Vec<String>) {
+    let mut tags: Vec<String> = Vec::new();
+    if let Some(m) = &alert.metadata {
+        for (k, v) in m {
+            let values: Vec<String> = match v {
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect(),
+                serde_json::Value::String(s) => vec![s.clone()],
+                _ => Vec::new(),
+            };
+            for v in values {
+                let v = v.trim().to_ascii_lowercase();
+                let tag = if k.contains("mitre_technique") || k.contains("attack_id") {
+                    format!("attack.{v}")
+                } else if v.starts_with("attack.t") {
+                    v
+                } else {
+                    continue;
+                };
+                if !tags.contains(&tag) {
+                    tags.push(tag);
+                }
+            }
+        }
+    }
+    const BY_TECHNIQUE: [(&str, &str); 16] = [
+        ("attack.t1486", "ransomware"),
+        ("attack.t1566", "phishing"),
+        ("attack.t1491", "defacement"),
+        ("attack.t1505", "webshell"),
+        ("attack.t1110", "brute-force"),
+        ("attack.t1071", "c2"),
+        ("attack.t1568", "c2"),
+        ("attack.t1573", "c2"),
+        ("attack.t1498", "ddos"),
+        ("attack.t1499", "ddos"),
+        ("attack.t1041", "data-leak"),
+        ("attack.t1048", "data-leak"),
+        ("attack.t1567", "data-leak"),
+        ("attack.t1595", "scan"),
+        ("attack.t1046", "scan"),
+        ("attack.t1204", "malware"),
+    ];
+    for t in &tags {
+        if let Some((_, c)) = BY_TECHNIQUE.iter().find(|(p, _)| t.starts_with(p)) {
+            return (c, tags);
+        }
+    }
+    let text = format!("{} {}", alert.signature, alert.category).to_lowercase();
+    let words: Vec<&str> = text
+        .split(|c: char| !c.is_alphanumeric() && c != '-')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let has = |w: &str| words.contains(&w);
+    let phrase = |p: &str| text.contains(p);
+    let category = if phrase("ransom") {
+        "ransomware"
+    } else if phrase("phish") {
+        "phishing"
+    } else if phrase("deface") {
+        "defacement"
+    } else if phrase("webshell") || phrase("web shell") {
+        "webshell"
+    } else if phrase("brute")
+        || phrase("auth failure")
+        || phrase("login failure")
+        || phrase("failed password")
+        || phrase("password guess")
+    {
+        "brute-force"
+    } else if has("c2")
+        || has("cnc")
+        || phrase("beacon")
+        || phrase("command and control")
+        || phrase("trojan was detected")
+        || phrase("trojan-activity")
+    {
+        "c2"
+    } else if has("ddos") || phrase("flood") || phrase("denial of service") {
+        "ddos"
+    } else if phrase("exfil") || phrase("leak") || phrase("data loss") {
+        "data-leak"
+    } else if phrase("scan") || phrase("probe") || phrase("recon") {
+        "scan"
+    } else if phrase("malware") || phrase("trojan") || phrase("virus") {
+        "malware"
+    } else {
+        "other"
+    };
+    (category, tags)
+}
+
 /// Traffic Light Protocol 2.0 labels.
 pub const TLPS: [&str; 5] = ["clear", "green", "amber", "amber+strict", "red"];
 
@@ -498,6 +596,43 @@ pub fn check_transition(from: &str, to: &str, reason: &str) -> Result<(), Refusa
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alerts_are_classified_by_technique_then_words() {
+        let mut a = crate::event::Alert {
+            action: "allowed".into(),
+            gid: 1,
+            signature_id: 1,
+            rev: 1,
+            signature: "CANHGAC DEMO SMTP AUTH failure sent to external client".into(),
+            category: "Potentially Bad Traffic".into(),
+            severity: 2,
+            metadata: None,
+            extra: Default::default(),
+        };
+        assert_eq!(classify(&a).0, "brute-force");
+        a.signature = "ET MALWARE Beacon check-in".into();
+        assert_eq!(classify(&a).0, "c2");
+        a.signature = "Something".into();
+        a.category = "Misc activity".into();
+        assert_eq!(classify(&a).0, "other");
+        a.metadata = Some(
+            serde_json::json!({"mitre_technique_id": ["T1486"], "x": "attack.t1490"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        let (c, tags) = classify(&a);
+        assert_eq!(c, "ransomware");
+        assert_eq!(
+            tags,
+            vec!["attack.t1486".to_string(), "attack.t1490".to_string()]
+        );
+        // "c2" only as a word
+        a.metadata = None;
+        a.signature = "Request for abc2def".into();
+        assert_eq!(classify(&a).0, "other");
+    }
 
     #[test]
     fn observables_from_network_file_and_log_alerts() {

@@ -241,6 +241,11 @@ async fn ingest(
         .fetch_add(outcome.incidents_opened, Relaxed);
     m.batches_accepted.fetch_add(1, Relaxed);
     m.observe_ingest(started.elapsed().as_secs_f64());
+    if state.config.playbooks.auto_start {
+        for id in &outcome.opened {
+            super::playbook::engine::auto_start(&state, *id).await;
+        }
+    }
     if state.correlation.is_some() {
         let new: Vec<Event> = fresh
             .into_iter()

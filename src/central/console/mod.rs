@@ -242,6 +242,11 @@ struct IncidentPage<'a> {
     next_statuses: Vec<(String, String)>,
     can_act: bool,
     error: Option<String>,
+    playbooks: playbooks::IncidentPlaybooks,
+    /// Category, TLP, tags, for the facts.
+    category: String,
+    tlp: String,
+    tags: String,
 }
 
 #[derive(Template)]
@@ -275,6 +280,17 @@ pub fn routes(state: SharedState) -> Router {
             get(incident_actions::to_incident).post(incident_actions::comment),
         )
         .route("/assets", get(assets::list).post(assets::add))
+        .route("/playbooks", get(playbooks::list).post(playbooks::import))
+        .route("/playbooks/{id}", get(playbooks::view))
+        .route("/playbooks/{id}/export", get(playbooks::export))
+        .route("/incidents/{id}/playbooks", post(playbooks::start))
+        .route("/runs/{id}", get(playbooks::run))
+        .route("/runs/{id}/abort", post(playbooks::abort))
+        .route("/tasks", get(playbooks::tasks))
+        .route(
+            "/tasks/{id}",
+            get(playbooks::task).post(playbooks::task_post),
+        )
         .route("/sensors", get(sensors::list))
         .route("/sensors/{name}", get(sensors::page))
         .route("/sensors/{name}/commands", post(sensors::queue))
@@ -819,6 +835,19 @@ async fn incident_page(
         .filter(|s| **s != status)
         .map(|s| (s.to_string(), c.t.get(&format!("status-{s}"))))
         .collect();
+    let pbs = match playbooks::for_incident(state, &c.t, user, &inc).await {
+        Ok(p) => p,
+        Err(e) => return internal(e),
+    };
+    let category = if inc.category.is_empty() {
+        String::new()
+    } else {
+        c.t.get(&format!("category-{}", inc.category))
+    };
+    let tlp = inc.tlp.to_uppercase();
+    let tags = serde_json::from_str::<Vec<String>>(&inc.tags)
+        .unwrap_or_default()
+        .join(", ");
     let incident = incident_view(&c.t, &state.config.incidents.sla, inc);
     let alerts = alerts.into_iter().map(|a| alert_view(&c.t, a)).collect();
     let timeline = timeline
@@ -835,6 +864,10 @@ async fn incident_page(
     });
     let refused = error.is_some();
     let mut res = render(&IncidentPage {
+        playbooks: pbs,
+        category,
+        tlp,
+        tags,
         can_act: crate::central::api::incidents::can_act(user),
         chrome: c,
         heading,
@@ -894,6 +927,7 @@ async fn css() -> Response {
 
 mod assets;
 mod incident_actions;
+mod playbooks;
 mod sensors;
 
 #[cfg(test)]

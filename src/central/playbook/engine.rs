@@ -114,6 +114,9 @@ pub fn incident_variables(
     put("__category__", inc.category.clone());
     put("__src_ip__", src_ip.unwrap_or_default().to_string());
     put("__dest_ip__", dest_ip.unwrap_or_default().to_string());
+    let (outside, inside) = attacker_and_internal(src_ip, dest_ip);
+    put("__attacker_ip__", outside);
+    put("__internal_ip__", inside);
     put("__asset__", inc.asset.clone().unwrap_or_default());
     put("__report_recipients__", cfg.report_recipients.join(", "));
     put(
@@ -121,6 +124,28 @@ pub fn incident_variables(
         cfg.report_deadline_hours.to_string(),
     );
     m
+}
+
+fn is_internal(ip: &str) -> bool {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(a)) => a.is_private() || a.is_loopback() || a.is_link_local(),
+        Ok(std::net::IpAddr::V6(a)) => {
+            a.is_loopback() || a.is_unique_local() || a.is_unicast_link_local()
+        }
+        Err(_) => false,
+    }
+}
+
+/// The alert's outside end (the attacker, or the server a beacon calls)
+/// and its inside end: the source is the attacker unless it is an
+/// internal address and the destination is not.
+pub fn attacker_and_internal(src: Option<&str>, dest: Option<&str>) -> (String, String) {
+    let (s, d) = (src.unwrap_or_default(), dest.unwrap_or_default());
+    if !s.is_empty() && is_internal(s) && !d.is_empty() && !is_internal(d) {
+        (d.to_string(), s.to_string())
+    } else {
+        (s.to_string(), d.to_string())
+    }
 }
 
 /// Starts playbook `key` (row id or CACAO id) for incident `incident_id`
@@ -166,6 +191,60 @@ pub async fn start(
     )
     .await;
     Ok(run)
+}
+
+/// Starts the best suggested playbook for a new incident, as `system`
+/// (`[playbooks] auto_start`); does nothing when none suits it.
+pub async fn auto_start(state: &SharedState, incident_id: i64) {
+    let found = match state.store.incident(incident_id, "", 1).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, incident = incident_id, "cannot start a playbook");
+            return;
+        }
+    };
+    let Some((inc, alerts)) = found else {
+        return;
+    };
+    let rows = match state.store.playbooks().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list playbooks");
+            return;
+        }
+    };
+    let tags: Vec<String> = serde_json::from_str(&inc.tags).unwrap_or_default();
+    let lang = &state.config.console.default_language;
+    let Some(pb) = super::suggest(&rows, &inc.category, &tags, lang)
+        .into_iter()
+        .next()
+    else {
+        return;
+    };
+    let first = alerts.last();
+    match start_for(
+        state,
+        pb.id,
+        &inc,
+        first.and_then(|a| a.src_ip.as_deref()),
+        first.and_then(|a| a.dest_ip.as_deref()),
+        None,
+        "system",
+    )
+    .await
+    {
+        Ok(run) => {
+            crate::central::audit::record(
+                &state.store,
+                "system",
+                "playbook.start",
+                &format!("incident:{incident_id}"),
+                json!({ "playbook": pb.cacao_id, "name": pb.name, "run": run, "via": "auto_start" }),
+            )
+            .await;
+        }
+        Err(e) => tracing::error!(error = %e, incident = incident_id, "cannot start a playbook"),
+    }
 }
 
 async fn start_for(
@@ -1224,6 +1303,27 @@ pub async fn save_task(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_attacker_is_the_outside_end() {
+        let ai = |s, d| attacker_and_internal(Some(s), Some(d));
+        assert_eq!(
+            ai("203.0.113.9", "10.0.0.5"),
+            ("203.0.113.9".into(), "10.0.0.5".into())
+        );
+        assert_eq!(
+            ai("10.0.0.5", "198.51.100.7"),
+            ("198.51.100.7".into(), "10.0.0.5".into())
+        );
+        assert_eq!(
+            ai("10.0.0.5", "10.0.0.6"),
+            ("10.0.0.5".into(), "10.0.0.6".into())
+        );
+        assert_eq!(
+            attacker_and_internal(None, None),
+            (String::new(), String::new())
+        );
+    }
 
     #[test]
     fn substitution_prefers_the_longest_name() {

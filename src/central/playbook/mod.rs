@@ -19,6 +19,7 @@
 
 pub mod actions;
 pub mod condition;
+pub mod diagram;
 pub mod engine;
 pub mod schema;
 

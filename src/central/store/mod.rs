@@ -216,7 +216,7 @@ pub struct Page<T> {
 }
 
 /// Result of ingesting one batch.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct IngestOutcome {
     /// Events stored for the first time.
     pub accepted: u64,
@@ -224,6 +224,8 @@ pub struct IngestOutcome {
     pub duplicates: u64,
     /// Alerts that opened a new incident.
     pub incidents_opened: u64,
+    /// The incidents opened, for playbooks that start on their own.
+    pub opened: Vec<i64>,
 }
 
 /// Events per multi-row INSERT (7 parameters each: within SQLite's and
@@ -746,13 +748,16 @@ impl Store {
                     }
                     None => {
                         out.incidents_opened += 1;
+                        let (category, tags) = crate::central::incident::classify(alert);
                         let (id,): (i64,) = sqlx::query_as(
                             "INSERT INTO incidents (unit_id, gid, signature_id, title, severity, status, \
-                             first_seen, last_seen, alert_count, created_at, updated_at, asset, serious) \
-                             VALUES ($1, $2, $3, $4, $5, 'new', $6, $6, 1, $7, $7, $8, 0) RETURNING id")
+                             first_seen, last_seen, alert_count, created_at, updated_at, asset, serious, category, tags) \
+                             VALUES ($1, $2, $3, $4, $5, 'new', $6, $6, 1, $7, $7, $8, 0, $9, $10) RETURNING id")
                             .bind(sensor.unit_id).bind(gid).bind(sid).bind(&alert.signature)
                             .bind(inc_severity).bind(ts).bind(now).bind(&asset)
+                            .bind(category).bind(serde_json::json!(tags).to_string())
                             .fetch_one(&mut *tx).await?;
+                        out.opened.push(id);
                         sqlx::query(
                             "INSERT INTO incident_timeline (incident_id, at, actor, kind, text, details) \
                              VALUES ($1, $2, 'system', 'opened', $3, $4)")
