@@ -2,13 +2,14 @@
 # Installs what building and testing canhgac needs on Debian, if missing:
 # libpcap-dev (live capture), libssl-dev (libcrypto, which the vendored
 # libyara uses for PE signatures and the hash module), pkg-config, and
-# Chromium with its WebDriver
-# (the console test drives a real headless browser), and aiosmtpd from PyPI
+# Chromium with its WebDriver (the console test drives a real headless
+# browser), poppler-utils (pdftotext reads the PDF reports back in the
+# tests), and aiosmtpd from PyPI
 # (the mail tests send to a real SMTP server on loopback). Uses sudo when
 # not root.
 set -eu
 need=""
-for pkg in libpcap-dev libssl-dev pkg-config chromium chromium-driver; do
+for pkg in libpcap-dev libssl-dev pkg-config chromium chromium-driver poppler-utils; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
 done
 if [ -n "$need" ]; then

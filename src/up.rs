@@ -190,6 +190,8 @@ pub async fn run_demo(listen: &str, data_dir: &Path) -> Result<(), UpError> {
     let sensor_cfg = SensorConfig {
         sensor: sensor::SensorSection {
             state_dir,
+            // stays to answer commands (playbook blocks, dry-run)
+            linger: true,
             ..Default::default()
         },
         central: CentralLink {
@@ -231,6 +233,11 @@ pub async fn run_demo(listen: &str, data_dir: &Path) -> Result<(), UpError> {
     .map_err(|d| UpError::Rules(sensor::replay::render_diagnostics(&d)))?;
     let counters = Arc::new(SensorCounters::default());
     let stop = Arc::new(AtomicBool::new(false));
+    let on_signal = Arc::clone(&stop);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        on_signal.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
     match sensor::run(sensor_cfg, Arc::new(rules), stop, Arc::clone(&counters)).await {
         Ok(()) => {
             let shipped = counters

@@ -773,3 +773,132 @@ fn run_survives_a_kill() {
     central.kill().unwrap();
     central.wait().unwrap();
 }
+
+/// Evidence files: size-limited, hashed, scoped, downloaded as files; the
+/// notification report as HTML and as a PDF whose text reads back in
+/// Vietnamese (pdftotext, from poppler-utils, which dev-setup installs).
+async fn evidence_and_report(store: Store) {
+    let mut cfg = fast_config();
+    cfg.incidents.max_attachment_bytes = 1000;
+    let (coord, staff, _, id) = setup(&store, cfg).await;
+    let viewer = user_with_token(&store, "view", "viewer", "tay-ninh", "long password 3").await;
+    let up = |token: String, name: &str, body: Vec<u8>| {
+        coord
+            .http
+            .post(format!(
+                "{}/api/v1/incidents/{id}/attachments?name={name}",
+                coord.base
+            ))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "text/plain")
+            .body(body)
+            .send()
+    };
+    let r = up(
+        staff.token.clone(),
+        "../../etc/auth.log",
+        b"Failed password for root".to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let row: Value = r.json().await.unwrap();
+    assert_eq!(row["name"], "auth.log", "path parts are dropped");
+    assert_eq!(row["sha256"], hex_sha256(b"Failed password for root"));
+    let r = up(staff.token.clone(), "big.bin", vec![0u8; 1001])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let r = up(viewer, "x.txt", b"x".to_vec()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let list = coord
+        .get(&format!("/api/v1/incidents/{id}/attachments"))
+        .await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let r = coord
+        .http
+        .get(format!("{}/api/v1/attachments/{}", coord.base, row["id"]))
+        .header("authorization", format!("Bearer {}", coord.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "application/octet-stream");
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("attachment; filename=\"auth.log\"")
+    );
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        b"Failed password for root"
+    );
+    assert!(
+        store
+            .incident_timeline(id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|t| t.kind == "attachment")
+    );
+
+    // the report, HTML and PDF, in both languages
+    let html = coord
+        .http
+        .get(format!(
+            "{}/api/v1/incidents/{id}/report?format=html&lang=vi",
+            coord.base
+        ))
+        .header("authorization", format!("Bearer {}", coord.token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Báo cáo ban đầu sự cố an toàn thông tin mạng"),
+        "{html}"
+    );
+    assert!(html.contains("Xã Mỹ Yên") && html.contains("203.0.113.66"));
+    for (lang, title) in [
+        ("vi", "Báo cáo ban đầu sự cố an toàn thông tin mạng"),
+        ("en", "Initial cybersecurity incident notification report"),
+    ] {
+        let pdf = coord
+            .http
+            .get(format!(
+                "{}/api/v1/incidents/{id}/report?format=pdf&lang={lang}",
+                coord.base
+            ))
+            .header("authorization", format!("Bearer {}", coord.token))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert!(pdf.starts_with(b"%PDF-1."));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.pdf");
+        std::fs::write(&p, &pdf).unwrap();
+        let out = std::process::Command::new("pdftotext")
+            .arg(&p)
+            .arg("-")
+            .output()
+            .expect("pdftotext (poppler-utils; deploy/dev-setup.sh installs it)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(title), "{lang}: {text}");
+        assert!(text.contains("Xã Mỹ Yên"), "{text}");
+        assert!(
+            text.contains("auth.log"),
+            "the attachment is among what was done: {text}"
+        );
+    }
+}
+on_both_backends!(evidence, super::evidence_and_report);
+
+fn hex_sha256(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}

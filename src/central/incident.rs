@@ -26,6 +26,13 @@ pub struct IncidentConfig {
     /// Due times per severity.
     #[serde(default)]
     pub sla: SlaConfig,
+    /// The largest attachment (evidence file) accepted, bytes.
+    #[serde(default = "default_attachment_bytes")]
+    pub max_attachment_bytes: usize,
+}
+
+fn default_attachment_bytes() -> usize {
+    10 * 1024 * 1024
 }
 
 /// `[incidents.sla]`: how long each step may take, per severity, counted
@@ -175,6 +182,7 @@ impl Default for IncidentConfig {
         IncidentConfig {
             window_secs: default_window(),
             sla: SlaConfig::default(),
+            max_attachment_bytes: default_attachment_bytes(),
         }
     }
 }
@@ -494,6 +502,84 @@ pub fn classify(alert: &crate::event::Alert) -> (&'static str, Vec<String>) {
 
 /// Traffic Light Protocol 2.0 labels.
 pub const TLPS: [&str; 5] = ["clear", "green", "amber", "amber+strict", "red"];
+
+/// Why an attachment was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error("no such incident in your units")]
+    NotFound,
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Store(#[from] super::store::StoreError),
+}
+
+/// A file name safe to store and to offer back for download: its last
+/// path component, without control characters or quotes, at most 200
+/// characters.
+pub fn clean_file_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = base
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '"' | '\'' | '`'))
+        .take(200)
+        .collect();
+    let cleaned = cleaned.trim().trim_start_matches('.').to_string();
+    if cleaned.is_empty() {
+        "file".into()
+    } else {
+        cleaned
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+/// Attaches a file to an incident as `user` (size-limited, hashed, on the
+/// timeline and in the audit trail); the one path for the API and the
+/// console.
+///
+/// # Errors
+/// [`AttachError`].
+pub async fn attach(
+    store: &Store,
+    cfg: &IncidentConfig,
+    user: &User,
+    id: i64,
+    name: &str,
+    content_type: &str,
+    data: &[u8],
+    via: &str,
+) -> Result<super::store::incidents::AttachmentRow, AttachError> {
+    if store.incident(id, &user.unit_path, 0).await?.is_none() {
+        return Err(AttachError::NotFound);
+    }
+    if data.is_empty() {
+        return Err(AttachError::Refused("the file is empty".into()));
+    }
+    if data.len() > cfg.max_attachment_bytes {
+        return Err(AttachError::Refused(format!(
+            "the file is larger than {} bytes ([incidents] max_attachment_bytes)",
+            cfg.max_attachment_bytes
+        )));
+    }
+    let name = clean_file_name(name);
+    let ct = if content_type.trim().is_empty() || content_type.len() > 100 {
+        "application/octet-stream"
+    } else {
+        content_type.trim()
+    };
+    let row = store
+        .add_attachment(id, &name, ct, data, &user.username)
+        .await?;
+    super::audit::record(
+        store,
+        &user.username,
+        "incident.attach",
+        &format!("incident:{id}"),
+        serde_json::json!({ "attachment": row.id, "name": name, "sha256": row.sha256, "size": row.size, "via": via }),
+    )
+    .await;
+    Ok(row)
+}
 
 /// The workflow, in order.
 pub const STATUSES: [&str; 5] = ["new", "acknowledged", "contained", "resolved", "closed"];

@@ -17,6 +17,7 @@ pub mod incident;
 pub mod metrics;
 pub mod notify;
 pub mod playbook;
+pub mod report;
 pub mod store;
 pub mod tls;
 

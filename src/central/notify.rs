@@ -12,8 +12,6 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::store::IncidentRow;
-
 /// `[notify]`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,6 +88,23 @@ pub async fn send_email(
     subject: &str,
     body: &str,
 ) -> Result<(), String> {
+    send_email_with(cfg, to, subject, body, None).await
+}
+
+/// A file sent with a mail: name, content type, bytes.
+pub type MailFile<'a> = (&'a str, &'a str, &'a [u8]);
+
+/// Sends one mail to `to`, with a file attached when given.
+///
+/// # Errors
+/// Why it was not sent.
+pub async fn send_email_with(
+    cfg: &NotifyConfig,
+    to: &[String],
+    subject: &str,
+    body: &str,
+    file: Option<MailFile<'_>>,
+) -> Result<(), String> {
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
     let smtp = cfg
         .smtp
@@ -105,10 +120,21 @@ pub async fn send_email(
             t.parse().map_err(|e| format!("recipient {t:?}: {e}"))?;
         b = b.to(mb);
     }
-    let msg = b
-        .header(lettre::message::header::ContentType::TEXT_PLAIN)
-        .body(body.to_string())
-        .map_err(|e| format!("cannot build the mail: {e}"))?;
+    let msg = match file {
+        None => b
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(body.to_string()),
+        Some((name, ct, bytes)) => {
+            use lettre::message::{Attachment, MultiPart, SinglePart, header::ContentType};
+            let ct = ContentType::parse(ct).unwrap_or(ContentType::TEXT_PLAIN);
+            b.multipart(
+                MultiPart::mixed()
+                    .singlepart(SinglePart::plain(body.to_string()))
+                    .singlepart(Attachment::new(name.to_string()).body(bytes.to_vec(), ct)),
+            )
+        }
+    }
+    .map_err(|e| format!("cannot build the mail: {e}"))?;
     let builder = match smtp.security.as_str() {
         "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)
             .map_err(|e| format!("smtp {}: {e}", smtp.host))?,
@@ -170,52 +196,4 @@ fn redact(u: &reqwest::Url) -> String {
         u.host_str().unwrap_or_default(),
         u.port().map(|p| format!(":{p}")).unwrap_or_default()
     ) + u.path()
-}
-
-/// The subject and text of the incident notification report sent by mail.
-pub fn report_text(inc: &IncidentRow, lang: &str) -> (String, String) {
-    let when = |t: i64| {
-        chrono::DateTime::from_timestamp_micros(t)
-            .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
-            .unwrap_or_default()
-    };
-    if lang == "en" {
-        (
-            format!("Incident notification report: #{} {}", inc.id, inc.title),
-            format!(
-                "INCIDENT NOTIFICATION REPORT\n\nIncident: #{}\nTitle: {}\nUnit: {} ({})\nCategory: {}\nSeverity: {}\nSerious: {}\nInformation system: {}\nFirst seen: {}\nStatus: {}\nAlerts: {}\nTLP: {}\n",
-                inc.id,
-                inc.title,
-                inc.unit_title,
-                inc.unit,
-                inc.category,
-                inc.severity,
-                if inc.serious != 0 { "yes" } else { "no" },
-                inc.asset.clone().unwrap_or_default(),
-                when(inc.first_seen),
-                inc.status,
-                inc.alert_count,
-                inc.tlp.to_uppercase()
-            ),
-        )
-    } else {
-        (
-            format!("Báo cáo sự cố: #{} {}", inc.id, inc.title),
-            format!(
-                "BÁO CÁO BAN ĐẦU SỰ CỐ AN TOÀN THÔNG TIN MẠNG\n\nSự cố: #{}\nTên: {}\nĐơn vị: {} ({})\nLoại: {}\nMức độ: {}\nNghiêm trọng: {}\nHệ thống thông tin: {}\nPhát hiện lúc: {}\nTrạng thái: {}\nSố cảnh báo: {}\nTLP: {}\n",
-                inc.id,
-                inc.title,
-                inc.unit_title,
-                inc.unit,
-                inc.category,
-                inc.severity,
-                if inc.serious != 0 { "có" } else { "không" },
-                inc.asset.clone().unwrap_or_default(),
-                when(inc.first_seen),
-                inc.status,
-                inc.alert_count,
-                inc.tlp.to_uppercase()
-            ),
-        )
-    }
 }

@@ -189,6 +189,11 @@ pub struct SensorSection {
     /// Seconds between heartbeats to central (health figures).
     #[serde(default = "default_heartbeat")]
     pub heartbeat_secs: u64,
+    /// After capture and log files are replayed, keep sending heartbeats
+    /// and running commands (blocks, drill injects) until stopped — for
+    /// the demo and lab sensors fed from files.
+    #[serde(default)]
+    pub linger: bool,
 }
 
 fn default_heartbeat() -> u64 {
@@ -201,6 +206,7 @@ impl Default for SensorSection {
             state_dir: default_state_dir(),
             stats_interval_secs: default_stats_interval(),
             heartbeat_secs: default_heartbeat(),
+            linger: false,
         }
     }
 }
@@ -764,6 +770,12 @@ pub async fn run(
         }
     };
     spool.sync();
+    if cfg.sensor.linger {
+        tracing::info!("files replayed; still answering central until stopped ([sensor] linger)");
+        while !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
     // a last heartbeat, so central's figures include the end of the run
     link::heartbeat_once(&link, &spool, &counters, &signatures, &sigma).await;
     for t in background {

@@ -52,6 +52,12 @@ pub fn routes(state: SharedState) -> Router {
             "/api/v1/playbooks",
             get(playbooks::list).post(playbooks::import),
         )
+        .route(
+            "/api/v1/incidents/{id}/attachments",
+            get(playbooks::list_attachments).post(playbooks::attach),
+        )
+        .route("/api/v1/attachments/{id}", get(playbooks::get_attachment))
+        .route("/api/v1/incidents/{id}/report", get(playbooks::report))
         .route("/api/v1/playbooks/validate", post(playbooks::validate))
         .route("/api/v1/playbooks/{key}", get(playbooks::export))
         .route("/api/v1/runs/{id}", get(playbooks::get_run))

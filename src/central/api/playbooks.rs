@@ -305,3 +305,167 @@ pub(super) async fn task_save(
     let t = state.store.task(id).await?.ok_or(AppError::NotFound)?;
     Ok(Json(t).into_response())
 }
+
+impl From<crate::central::incident::AttachError> for AppError {
+    fn from(e: crate::central::incident::AttachError) -> Self {
+        use crate::central::incident::AttachError;
+        match e {
+            AttachError::NotFound => AppError::NotFound,
+            AttachError::Refused(m) => AppError::BadRequest(m),
+            AttachError::Store(e) => e.into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct AttachQuery {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+pub(super) async fn attach(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Query(q): Query<AttachQuery>,
+    body: axum::body::Body,
+) -> Result<Response, AppError> {
+    let user = actor(&state, &headers).await?;
+    let limit = state.config.incidents.max_attachment_bytes;
+    let data = axum::body::to_bytes(body, limit.saturating_add(1))
+        .await
+        .map_err(|_| AppError::TooLarge(format!("an attachment is at most {limit} bytes")))?;
+    if data.len() > limit {
+        return Err(AppError::TooLarge(format!(
+            "an attachment is at most {limit} bytes ([incidents] max_attachment_bytes)"
+        )));
+    }
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream");
+    let name = q.name.unwrap_or_else(|| "evidence".into());
+    let row = crate::central::incident::attach(
+        &state.store,
+        &state.config.incidents,
+        &user,
+        id,
+        &name,
+        ct,
+        &data,
+        "api",
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(row)).into_response())
+}
+
+pub(super) async fn list_attachments(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let user = authenticate_user(&state, &headers).await?;
+    state
+        .store
+        .incident(id, &user.unit_path, 0)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(Json(state.store.attachments(id).await?).into_response())
+}
+
+/// An attachment's bytes, always as a download (never rendered by the
+/// browser in the console's origin).
+pub fn download(row: &crate::central::store::incidents::AttachmentRow, data: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"{}\"",
+                    row.name.replace(['"', '\\'], "_")
+                ),
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (header::CONTENT_SECURITY_POLICY, "sandbox".to_string()),
+            (
+                header::HeaderName::from_static("x-canhgac-sha256"),
+                row.sha256.clone(),
+            ),
+        ],
+        data,
+    )
+        .into_response()
+}
+
+pub(super) async fn get_attachment(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let user = authenticate_user(&state, &headers).await?;
+    let (row, data) = state
+        .store
+        .attachment(id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    state
+        .store
+        .incident(row.incident_id, &user.unit_path, 0)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(download(&row, data))
+}
+
+#[derive(Deserialize)]
+pub(super) struct ReportQuery {
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    lang: Option<String>,
+}
+
+pub(super) async fn report(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response, AppError> {
+    let user = authenticate_user(&state, &headers).await?;
+    state
+        .store
+        .incident(id, &user.unit_path, 0)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let lang = crate::central::console::Lang::parse(
+        q.lang
+            .as_deref()
+            .unwrap_or(&state.config.console.default_language),
+    )
+    .ok_or_else(|| AppError::BadRequest("lang is vi or en".into()))?;
+    let (_, doc) = crate::central::report::incident_report(&state, id, lang)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    match q.format.as_deref().unwrap_or("pdf") {
+        "pdf" => Ok((
+            [
+                (header::CONTENT_TYPE, "application/pdf".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("inline; filename=\"incident-{id}-report.pdf\""),
+                ),
+            ],
+            crate::central::report::pdf::render(&doc),
+        )
+            .into_response()),
+        "html" => Ok(axum::response::Html(crate::central::report::html(
+            &doc,
+            lang,
+            &format!("/api/v1/incidents/{id}/report?format=pdf"),
+        ))
+        .into_response()),
+        other => Err(AppError::BadRequest(format!(
+            "format {other:?}: pdf or html"
+        ))),
+    }
+}

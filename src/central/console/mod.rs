@@ -243,6 +243,8 @@ struct IncidentPage<'a> {
     can_act: bool,
     error: Option<String>,
     playbooks: playbooks::IncidentPlaybooks,
+    /// Name, size, SHA-256, by, time, id.
+    attachments: Vec<(String, i64, String, String, String, i64)>,
     /// Category, TLP, tags, for the facts.
     category: String,
     tlp: String,
@@ -284,6 +286,10 @@ pub fn routes(state: SharedState) -> Router {
         .route("/playbooks/{id}", get(playbooks::view))
         .route("/playbooks/{id}/export", get(playbooks::export))
         .route("/incidents/{id}/playbooks", post(playbooks::start))
+        .route("/incidents/{id}/report", get(playbooks::report))
+        .route("/incidents/{id}/report.pdf", get(playbooks::report_pdf))
+        .route("/incidents/{id}/attachments", post(playbooks::attach))
+        .route("/attachments/{id}", get(playbooks::attachment))
         .route("/runs/{id}", get(playbooks::run))
         .route("/runs/{id}/abort", post(playbooks::abort))
         .route("/tasks", get(playbooks::tasks))
@@ -839,6 +845,22 @@ async fn incident_page(
         Ok(p) => p,
         Err(e) => return internal(e),
     };
+    let attachments = match state.store.attachments(inc.id).await {
+        Ok(a) => a
+            .into_iter()
+            .map(|a| {
+                (
+                    a.name,
+                    a.size,
+                    a.sha256,
+                    a.added_by,
+                    show_time(a.added_at),
+                    a.id,
+                )
+            })
+            .collect(),
+        Err(e) => return internal(e),
+    };
     let category = if inc.category.is_empty() {
         String::new()
     } else {
@@ -865,6 +887,7 @@ async fn incident_page(
     let refused = error.is_some();
     let mut res = render(&IncidentPage {
         playbooks: pbs,
+        attachments,
         category,
         tlp,
         tags,

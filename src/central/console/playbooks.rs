@@ -769,3 +769,168 @@ pub(super) async fn for_incident(
         tasks,
     })
 }
+
+/// The incident's notification report, as a printable page.
+pub(super) async fn report(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
+    let (user, csrf) = signed_in!(state, headers);
+    let lang = lang_of(&state, &headers);
+    match state.store.incident(id, &user.unit_path, 0).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return not_found(chrome(&state, lang, "nav-incidents", Some(&user), csrf)),
+        Err(e) => return internal(e),
+    }
+    match crate::central::report::incident_report(&state, id, lang).await {
+        Ok(Some((_, doc))) => axum::response::Html(crate::central::report::html(
+            &doc,
+            lang,
+            &format!("/incidents/{id}/report.pdf"),
+        ))
+        .into_response(),
+        Ok(None) => not_found(chrome(&state, lang, "nav-incidents", Some(&user), csrf)),
+        Err(e) => internal(e),
+    }
+}
+
+/// The incident's notification report as PDF.
+pub(super) async fn report_pdf(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
+    let (user, _) = signed_in!(state, headers);
+    let lang = lang_of(&state, &headers);
+    match state.store.incident(id, &user.unit_path, 0).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return (StatusCode::NOT_FOUND, "no such incident").into_response(),
+        Err(e) => return internal(e),
+    }
+    match crate::central::report::incident_report(&state, id, lang).await {
+        Ok(Some((_, doc))) => (
+            [
+                (header::CONTENT_TYPE, "application/pdf".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("inline; filename=\"incident-{id}-report.pdf\""),
+                ),
+            ],
+            crate::central::report::pdf::render(&doc),
+        )
+            .into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, "no such incident").into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+/// Uploads evidence (multipart: `csrf`, then `file`).
+pub(super) async fn attach(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    mut form: axum::extract::Multipart,
+) -> Response {
+    let (user, csrf) = signed_in!(state, headers);
+    if !crate::central::api::incidents::can_act(&user) {
+        return (StatusCode::FORBIDDEN, "viewers cannot change incidents").into_response();
+    }
+    let limit = state.config.incidents.max_attachment_bytes;
+    let mut sent_csrf = String::new();
+    let mut file: Option<(String, String, Vec<u8>)> = None;
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return (StatusCode::BAD_REQUEST, format!("bad upload: {e}")).into_response(),
+        };
+        match field.name().unwrap_or_default() {
+            "csrf" => sent_csrf = field.text().await.unwrap_or_default(),
+            "file" => {
+                if !auth::same_secret(&csrf, &sent_csrf) {
+                    return (StatusCode::FORBIDDEN, "CSRF token mismatch").into_response();
+                }
+                let name = field.file_name().unwrap_or("evidence").to_string();
+                let ct = field
+                    .content_type()
+                    .unwrap_or("application/octet-stream")
+                    .to_string();
+                let mut data = Vec::new();
+                let mut field = field;
+                loop {
+                    match field.chunk().await {
+                        Ok(Some(c)) => {
+                            if data.len() + c.len() > limit {
+                                let t = Tr {
+                                    i18n: &state.i18n,
+                                    lang: lang_of(&state, &headers),
+                                };
+                                let msg = t.get1("attachment-too-large", "max", limit);
+                                return (StatusCode::PAYLOAD_TOO_LARGE, msg).into_response();
+                            }
+                            data.extend_from_slice(&c);
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            return (StatusCode::BAD_REQUEST, format!("bad upload: {e}"))
+                                .into_response();
+                        }
+                    }
+                }
+                file = Some((name, ct, data));
+            }
+            _ => {}
+        }
+    }
+    if !auth::same_secret(&csrf, &sent_csrf) {
+        return (StatusCode::FORBIDDEN, "CSRF token mismatch").into_response();
+    }
+    let Some((name, ct, data)) = file else {
+        return (StatusCode::BAD_REQUEST, "no file").into_response();
+    };
+    match crate::central::incident::attach(
+        &state.store,
+        &state.config.incidents,
+        &user,
+        id,
+        &name,
+        &ct,
+        &data,
+        "console",
+    )
+    .await
+    {
+        Ok(_) => Redirect::to(&format!("/incidents/{id}")).into_response(),
+        Err(crate::central::incident::AttachError::NotFound) => {
+            (StatusCode::NOT_FOUND, "no such incident").into_response()
+        }
+        Err(crate::central::incident::AttachError::Refused(m)) => {
+            (StatusCode::BAD_REQUEST, m).into_response()
+        }
+        Err(crate::central::incident::AttachError::Store(e)) => internal(e),
+    }
+}
+
+/// Downloads an attachment.
+pub(super) async fn attachment(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
+    let (user, _) = signed_in!(state, headers);
+    let (row, data) = match state.store.attachment(id).await {
+        Ok(Some(x)) => x,
+        Ok(None) => return (StatusCode::NOT_FOUND, "no such file").into_response(),
+        Err(e) => return internal(e),
+    };
+    match state
+        .store
+        .incident(row.incident_id, &user.unit_path, 0)
+        .await
+    {
+        Ok(Some(_)) => crate::central::api::playbooks::download(&row, data),
+        Ok(None) => (StatusCode::NOT_FOUND, "no such file").into_response(),
+        Err(e) => internal(e),
+    }
+}

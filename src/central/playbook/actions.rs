@@ -275,6 +275,19 @@ async fn report(state: &SharedState, inc: &IncidentRow, cmd: &Value) -> Result<S
         .set_incident_fields(inc.id, None, None, None, None, None, Some(now))
         .await
         .map_err(|e| e.to_string())?;
+    let lang = crate::central::console::Lang::parse(&state.config.console.default_language)
+        .unwrap_or(crate::central::console::Lang::Vi);
+    let (inc, doc) = crate::central::report::incident_report(state, inc.id, lang)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the incident is gone")?;
+    let pdf = crate::central::report::pdf::render(&doc);
+    let name = format!("incident-{}-report.pdf", inc.id);
+    let row = state
+        .store
+        .add_attachment(inc.id, &name, "application/pdf", &pdf, "playbook")
+        .await
+        .map_err(|e| e.to_string())?;
     let deadline =
         inc.created_at + i64::try_from(cfg.report_deadline_hours).unwrap_or(120) * 3_600_000_000;
     let late = if now > deadline {
@@ -284,12 +297,22 @@ async fn report(state: &SharedState, inc: &IncidentRow, cmd: &Value) -> Result<S
     };
     if to.is_empty() {
         return Ok(format!(
-            "notification report filed in canhgac{late}; no recipients set ([playbooks] report_recipients), nothing sent"
+            "notification report filed in canhgac as {name} (sha256 {}){late}; no recipients set ([playbooks] report_recipients), nothing sent",
+            &row.sha256[..16.min(row.sha256.len())]
         ));
     }
-    let (subject, body) =
-        crate::central::notify::report_text(inc, &state.config.console.default_language);
-    crate::central::notify::send_email(&state.config.notify, &to, &subject, &body).await?;
+    let body = format!(
+        "{}\n\n#{} {}\n{}\n",
+        doc.title, inc.id, inc.title, inc.unit_title
+    );
+    crate::central::notify::send_email_with(
+        &state.config.notify,
+        &to,
+        &doc.title,
+        &body,
+        Some((&name, "application/pdf", &pdf)),
+    )
+    .await?;
     Ok(format!(
         "notification report filed and sent to {}{late}",
         to.join(", ")

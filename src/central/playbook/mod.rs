@@ -44,6 +44,9 @@ pub struct PlaybooksConfig {
     /// the 5 days of Circular 20/2017/TT-BTTTT).
     #[serde(default = "default_report_hours")]
     pub report_deadline_hours: u64,
+    /// Who to contact about reports (name, phone, mail), printed on them.
+    #[serde(default)]
+    pub report_contact: String,
     /// Load the bundled library (`playbooks/vi`, `playbooks/en`) at start.
     #[serde(default = "yes")]
     pub load_bundled: bool,
@@ -82,6 +85,7 @@ impl Default for PlaybooksConfig {
         PlaybooksConfig {
             report_recipients: Vec::new(),
             report_deadline_hours: default_report_hours(),
+            report_contact: String::new(),
             load_bundled: true,
             auto_start: false,
             tick_ms: default_tick(),

@@ -338,3 +338,92 @@ impl Store {
             .bind(format!("{scope_path}%")).fetch_all(p).await?))
     }
 }
+
+/// An attachment's description (without its bytes).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AttachmentRow {
+    pub id: i64,
+    pub incident_id: i64,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    /// SHA-256, hex.
+    pub sha256: String,
+    pub added_by: String,
+    pub added_at: i64,
+}
+
+impl Store {
+    /// Stores a file with an incident and notes it on the timeline.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn add_attachment(
+        &self,
+        incident_id: i64,
+        name: &str,
+        content_type: &str,
+        data: &[u8],
+        by: &str,
+    ) -> Result<AttachmentRow, StoreError> {
+        use sha2::Digest;
+        let sha = hex::encode(sha2::Sha256::digest(data));
+        let now = now_micros();
+        let size = i64::try_from(data.len()).unwrap_or(i64::MAX);
+        let details = serde_json::json!({ "name": name, "sha256": sha, "size": size }).to_string();
+        let id: i64 = dispatch!(self, p => {
+            let mut tx = p.begin().await?;
+            let (id,): (i64,) = sqlx::query_as(
+                "INSERT INTO attachments (incident_id, name, content_type, size, sha256, data, added_by, added_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id")
+                .bind(incident_id).bind(name).bind(content_type).bind(size).bind(&sha).bind(data)
+                .bind(by).bind(now).fetch_one(&mut *tx).await?;
+            sqlx::query("INSERT INTO incident_timeline (incident_id, at, actor, kind, text, details) \
+                         VALUES ($1, $2, $3, 'attachment', $4, $5)")
+                .bind(incident_id).bind(now).bind(by).bind(name).bind(&details)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+            id
+        });
+        Ok(AttachmentRow {
+            id,
+            incident_id,
+            name: name.to_string(),
+            content_type: content_type.to_string(),
+            size,
+            sha256: sha,
+            added_by: by.to_string(),
+            added_at: now,
+        })
+    }
+
+    /// An incident's attachments, oldest first.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn attachments(&self, incident_id: i64) -> Result<Vec<AttachmentRow>, StoreError> {
+        Ok(dispatch!(self, p => sqlx::query_as(
+            "SELECT id, incident_id, name, content_type, size, sha256, added_by, added_at \
+             FROM attachments WHERE incident_id = $1 ORDER BY id")
+            .bind(incident_id).fetch_all(p).await?))
+    }
+
+    /// One attachment with its bytes.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn attachment(
+        &self,
+        id: i64,
+    ) -> Result<Option<(AttachmentRow, Vec<u8>)>, StoreError> {
+        let row: Option<AttachmentRow> = dispatch!(self, p => sqlx::query_as(
+            "SELECT id, incident_id, name, content_type, size, sha256, added_by, added_at \
+             FROM attachments WHERE id = $1").bind(id).fetch_optional(p).await?);
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let (data,): (Vec<u8>,) = dispatch!(self, p => sqlx::query_as(
+            "SELECT data FROM attachments WHERE id = $1").bind(id).fetch_one(p).await?);
+        Ok(Some((row, data)))
+    }
+}
