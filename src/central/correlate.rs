@@ -167,7 +167,7 @@ impl Correlation {
 pub async fn store_results(
     store: &Store,
     events: Vec<Event>,
-    window_micros: i64,
+    rules: &crate::central::store::IngestRules,
 ) -> Result<u64, StoreError> {
     if events.is_empty() {
         return Ok(0);
@@ -215,7 +215,7 @@ pub async fn store_results(
         };
         ev.unit = Some(unit.name.clone());
         let out = store
-            .ingest_central(&unit.name, std::slice::from_mut(&mut ev), window_micros)
+            .ingest_central(&unit.name, std::slice::from_mut(&mut ev), rules)
             .await?;
         stored += out.accepted;
     }
@@ -237,13 +237,7 @@ async fn store(state: &SharedState, c: &Correlation, results: Vec<Event>) {
         return;
     }
     let n = results.len() as u64;
-    match store_results(
-        &state.store,
-        results,
-        state.config.incidents.window_micros(),
-    )
-    .await
-    {
+    match store_results(&state.store, results, &state.config.incidents.rules()).await {
         Ok(stored) => {
             c.counters.results.fetch_add(stored, Relaxed);
             tracing::info!(results = n, stored, "Sigma correlation results");

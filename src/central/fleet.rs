@@ -570,7 +570,7 @@ pub async fn watch_once(state: &SharedState) -> Result<Vec<String>, super::store
             let mut evs = vec![silent_alert(&r.name, &r.unit, age)];
             state
                 .store
-                .ingest_central(&r.unit, &mut evs, state.config.incidents.window_micros())
+                .ingest_central(&r.unit, &mut evs, &state.config.incidents.rules())
                 .await?;
             gone.push(r.name.clone());
         } else if state_now == "late" {

@@ -26,9 +26,80 @@ pub struct IncidentConfig {
     /// Due times per severity.
     #[serde(default)]
     pub sla: SlaConfig,
+    /// What alerts of one unit are grouped by into one incident: any of
+    /// `rule`, `src_ip`, `dest_ip` (default: the rule).
+    #[serde(default = "default_group_by")]
+    pub group_by: Vec<String>,
+    /// `[incidents.serious]`: what makes an incident serious.
+    #[serde(default)]
+    pub serious: SeriousConfig,
+    /// `[incidents.campaign]`: one source against several units.
+    #[serde(default)]
+    pub campaign: CampaignConfig,
     /// The largest attachment (evidence file) accepted, bytes.
     #[serde(default = "default_attachment_bytes")]
     pub max_attachment_bytes: usize,
+}
+
+fn default_group_by() -> Vec<String> {
+    vec!["rule".into()]
+}
+
+/// `[incidents.serious]`: the rule that marks an incident serious and
+/// escalates it. The default follows Decision 05/2017/QĐ-TTg: a level
+/// 4–5 information system affected; coordinators also mark an incident
+/// serious by hand for the decision's other grounds (service outage,
+/// secret data leaked, loss of control, spread to other systems).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriousConfig {
+    /// Information-system levels from this one up (1–5; 6 turns it off).
+    #[serde(default = "default_serious_level")]
+    pub min_level: i64,
+    /// Incident categories that are always serious (e.g. `ransomware`).
+    #[serde(default)]
+    pub categories: Vec<String>,
+}
+
+fn default_serious_level() -> i64 {
+    4
+}
+
+impl Default for SeriousConfig {
+    fn default() -> Self {
+        SeriousConfig {
+            min_level: default_serious_level(),
+            categories: Vec::new(),
+        }
+    }
+}
+
+/// `[incidents.campaign]`: a source seen against this many units within
+/// the window opens one province-level campaign incident linking theirs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignConfig {
+    /// Distinct units (0 turns campaigns off).
+    #[serde(default = "default_campaign_units")]
+    pub units: i64,
+    #[serde(default = "default_campaign_window")]
+    pub window_secs: u64,
+}
+
+fn default_campaign_units() -> i64 {
+    3
+}
+fn default_campaign_window() -> u64 {
+    24 * 3600
+}
+
+impl Default for CampaignConfig {
+    fn default() -> Self {
+        CampaignConfig {
+            units: default_campaign_units(),
+            window_secs: default_campaign_window(),
+        }
+    }
 }
 
 fn default_attachment_bytes() -> usize {
@@ -48,6 +119,15 @@ pub struct SlaConfig {
     pub low: Due,
     #[serde(default = "due_info")]
     pub info: Due,
+    /// Hours from the incident's opening to file the notification report,
+    /// for serious and severity-1 incidents (default 120: the 5 days of
+    /// Circular 20/2017/TT-BTTTT).
+    #[serde(default = "report_hours")]
+    pub report_hours: u64,
+}
+
+fn report_hours() -> u64 {
+    120
 }
 
 /// Minutes allowed to acknowledge, contain and resolve.
@@ -95,6 +175,7 @@ impl Default for SlaConfig {
             medium: due_medium(),
             low: due_low(),
             info: due_info(),
+            report_hours: report_hours(),
         }
     }
 }
@@ -123,8 +204,11 @@ pub struct Sla {
     pub acknowledge_due: i64,
     pub contain_due: i64,
     pub resolve_due: i64,
+    /// When the notification report is due (serious or severity-1
+    /// incidents), and when it was filed.
+    pub report_due: Option<i64>,
     /// Steps not reached by their due time (`acknowledge`, `contain`,
-    /// `resolve`).
+    /// `resolve`, `report`).
     pub overdue: Vec<&'static str>,
 }
 
@@ -161,6 +245,18 @@ pub fn sla(cfg: &SlaConfig, i: &IncidentRow, now: i64) -> Sla {
             overdue.push(name);
         }
     }
+    let report_due = (i.serious != 0 || i.severity <= 1).then(|| {
+        i.created_at.saturating_add(
+            i64::try_from(cfg.report_hours)
+                .unwrap_or(i64::MAX / 3_600_000_000)
+                .saturating_mul(3_600_000_000),
+        )
+    });
+    if let Some(d) = report_due
+        && i.reported_at.unwrap_or(now) > d
+    {
+        overdue.push("report");
+    }
     Sla {
         ttd: (i.created_at - i.first_seen).max(0),
         tta: acked.map(|t| t - i.created_at),
@@ -169,6 +265,7 @@ pub fn sla(cfg: &SlaConfig, i: &IncidentRow, now: i64) -> Sla {
         acknowledge_due: ad,
         contain_due: cd,
         resolve_due: rd,
+        report_due,
         overdue,
     }
 }
@@ -183,11 +280,65 @@ impl Default for IncidentConfig {
             window_secs: default_window(),
             sla: SlaConfig::default(),
             max_attachment_bytes: default_attachment_bytes(),
+            group_by: default_group_by(),
+            serious: SeriousConfig::default(),
+            campaign: CampaignConfig::default(),
         }
     }
 }
 
 impl IncidentConfig {
+    /// How the store turns alerts into incidents.
+    pub fn rules(&self) -> super::store::IngestRules {
+        super::store::IngestRules {
+            window_micros: self.window_micros(),
+            group_by: self.group_by.clone(),
+            serious_min_level: self.serious.min_level,
+            serious_categories: self.serious.categories.clone(),
+        }
+    }
+
+    /// Checks the values serde cannot.
+    ///
+    /// # Errors
+    /// (key, message).
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if let Some(k) = self
+            .group_by
+            .iter()
+            .find(|k| !matches!(k.as_str(), "rule" | "src_ip" | "dest_ip"))
+        {
+            return Err((
+                "incidents.group_by",
+                format!("{k:?}: expected rule, src_ip or dest_ip"),
+            ));
+        }
+        if self.group_by.is_empty() {
+            return Err((
+                "incidents.group_by",
+                "give at least one of rule, src_ip, dest_ip".into(),
+            ));
+        }
+        if let Some(c) = self
+            .serious
+            .categories
+            .iter()
+            .find(|c| !CATEGORIES.contains(&c.as_str()))
+        {
+            return Err((
+                "incidents.serious.categories",
+                format!("{c:?}: expected one of {}", CATEGORIES.join(", ")),
+            ));
+        }
+        if !(1..=6).contains(&self.serious.min_level) {
+            return Err((
+                "incidents.serious.min_level",
+                "1 to 5 (6: never by level)".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The window in microseconds, as the store wants it.
     pub fn window_micros(&self) -> i64 {
         i64::try_from(self.window_secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX)
@@ -503,6 +654,162 @@ pub fn classify(alert: &crate::event::Alert) -> (&'static str, Vec<String>) {
 /// Traffic Light Protocol 2.0 labels.
 pub const TLPS: [&str; 5] = ["clear", "green", "amber", "amber+strict", "red"];
 
+/// Looks at every open incident once: each step past its due time
+/// (acknowledge, contain, resolve, report) gets one `overdue` entry on
+/// the timeline, and the whole list goes by mail to `[notify]
+/// escalation_to`. Returns the new (incident, step) pairs.
+///
+/// # Errors
+/// The store's error.
+pub async fn overdue_once(
+    state: &super::SharedState,
+) -> Result<Vec<(i64, &'static str)>, super::store::StoreError> {
+    let now = chrono::Utc::now().timestamp_micros();
+    let mut fresh = Vec::new();
+    let mut lines = Vec::new();
+    for status in OPEN {
+        let f = super::store::ListFilter {
+            scope_path: String::new(),
+            unit_path: None,
+            since: None,
+            until: None,
+            severity_max: None,
+            status: Some(status.to_string()),
+            limit: 1000,
+            offset: 0,
+        };
+        for inc in state.store.incidents(&f).await?.items {
+            let s = sla(&state.config.incidents.sla, &inc, now);
+            for step in s.overdue {
+                if state.store.has_timeline(inc.id, "overdue", step).await? {
+                    continue;
+                }
+                state
+                    .store
+                    .timeline_add(
+                        inc.id,
+                        "system",
+                        "overdue",
+                        step,
+                        &serde_json::json!({ "step": step }),
+                    )
+                    .await?;
+                fresh.push((inc.id, step));
+                lines.push(format!(
+                    "#{} {} ({}): {step}",
+                    inc.id, inc.title, inc.unit_title
+                ));
+            }
+        }
+    }
+    let to = &state.config.notify.escalation_to;
+    if !lines.is_empty() && !to.is_empty() {
+        let body = format!(
+            "Overdue in canhgac / Quá hạn trong canhgac:\n\n{}\n",
+            lines.join("\n")
+        );
+        let subject = format!("[canhgac] {} overdue", lines.len());
+        if let Err(e) = super::notify::send_email(&state.config.notify, to, &subject, &body).await {
+            tracing::error!(error = %e, "cannot mail the overdue notice");
+        }
+    }
+    Ok(fresh)
+}
+
+/// Runs [`overdue_once`] every minute.
+pub fn start_overdue_watch(state: super::SharedState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(e) = overdue_once(&state).await {
+                tracing::error!(error = %e, "overdue watch");
+            }
+        }
+    });
+}
+
+/// Mails `[notify] escalation_to` that an incident became serious (once,
+/// when it does); a failure is logged and noted on the timeline.
+pub async fn escalate_notice(state: &super::SharedState, id: i64) {
+    let to = &state.config.notify.escalation_to;
+    if to.is_empty() {
+        return;
+    }
+    let Ok(Some((inc, _))) = state.store.incident(id, "", 0).await else {
+        return;
+    };
+    let subject = format!(
+        "[canhgac] SERIOUS / NGHIÊM TRỌNG #{}: {}",
+        inc.id, inc.title
+    );
+    let body = format!(
+        "Incident #{} at {} is serious (Decision 05/2017/QĐ-TTg).\nSự cố #{} tại {} là sự cố nghiêm trọng.\n\n{}\n",
+        inc.id,
+        inc.unit_title,
+        inc.id,
+        inc.unit_title,
+        serde_json::to_string_pretty(&super::playbook::actions::incident_summary(&inc))
+            .unwrap_or_default()
+    );
+    let text = match super::notify::send_email(&state.config.notify, to, &subject, &body).await {
+        Ok(()) => format!("escalation mailed to {}", to.join(", ")),
+        Err(e) => format!("escalation mail failed: {e}"),
+    };
+    let _ = state
+        .store
+        .timeline_add(
+            id,
+            "system",
+            "escalated",
+            &text,
+            &serde_json::json!({ "to": to }),
+        )
+        .await;
+}
+
+/// After a batch: each outside address its alerts name that has now been
+/// seen against `[incidents.campaign] units` units within the window opens
+/// (or grows) a campaign incident linking the units' incidents.
+pub async fn campaigns_after_ingest(state: &super::SharedState, events: &[crate::event::Event]) {
+    let cfg = &state.config.incidents.campaign;
+    if cfg.units < 2 {
+        return;
+    }
+    let mut addrs: Vec<String> = Vec::new();
+    for ev in events.iter().filter(|e| e.alert.is_some()) {
+        let (outside, _) = super::playbook::engine::attacker_and_internal(
+            ev.src_ip.as_deref(),
+            ev.dest_ip.as_deref(),
+        );
+        if !outside.is_empty() && !addrs.contains(&outside) {
+            addrs.push(outside);
+        }
+    }
+    let since = chrono::Utc::now().timestamp_micros()
+        - i64::try_from(cfg.window_secs)
+            .unwrap_or(86_400)
+            .saturating_mul(1_000_000);
+    for a in addrs {
+        match state.store.campaign(&a, since, cfg.units).await {
+            Ok(Some((id, true, linked))) => {
+                tracing::info!(address = %a, campaign = id, incidents = linked.len(), "campaign opened");
+                super::audit::record(
+                    &state.store,
+                    "system",
+                    "campaign.open",
+                    &format!("incident:{id}"),
+                    serde_json::json!({ "address": a, "incidents": linked }),
+                )
+                .await;
+                escalate_notice(state, id).await;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, address = %a, "campaign check"),
+        }
+    }
+}
+
 /// Why an attachment was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum AttachError {
@@ -806,6 +1113,8 @@ mod tests {
             tlp: "amber".into(),
             tags: "[]".into(),
             reported_at: None,
+            kind: "unit".into(),
+            campaign_id: None,
         };
         let min = 60_000_000;
         let s = sla(&SlaConfig::default(), &row, 60_000_000 + 5 * 3_600_000_000);

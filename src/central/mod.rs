@@ -222,6 +222,9 @@ impl CentralConfig {
                 "expected postgres://… or sqlite://PATH (or leave empty for SQLite in store.data_dir)",
             ));
         }
+        self.incidents
+            .check()
+            .map_err(|(k, m)| config::invalid(path, k, m))?;
         if let Some(smtp) = &self.notify.smtp {
             smtp.check()
                 .map_err(|e| config::invalid(path, "notify.smtp", e))?;
@@ -388,6 +391,7 @@ pub async fn serve(
     correlate::start(state.clone()).await;
     fleet::start_watch(state.clone());
     playbook::start(state.clone()).await;
+    incident::start_overdue_watch(state.clone());
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await
@@ -440,6 +444,7 @@ pub async fn serve_tls(
     correlate::start(state.clone()).await;
     fleet::start_watch(state.clone());
     playbook::start(state.clone()).await;
+    incident::start_overdue_watch(state.clone());
     let handle = axum_server::Handle::new();
     let h = handle.clone();
     tokio::spawn(async move {

@@ -230,7 +230,7 @@ async fn ingest(
     };
     let (outcome, fresh) = match state
         .store
-        .ingest_new(&sensor, &mut events, state.config.incidents.window_micros())
+        .ingest_new(&sensor, &mut events, &state.config.incidents.rules())
         .await
     {
         Ok(o) => o,
@@ -247,6 +247,10 @@ async fn ingest(
         .fetch_add(outcome.incidents_opened, Relaxed);
     m.batches_accepted.fetch_add(1, Relaxed);
     m.observe_ingest(started.elapsed().as_secs_f64());
+    for id in &outcome.escalated {
+        super::incident::escalate_notice(&state, *id).await;
+    }
+    super::incident::campaigns_after_ingest(&state, &events).await;
     if state.config.playbooks.auto_start {
         for id in &outcome.opened {
             super::playbook::engine::auto_start(&state, *id).await;

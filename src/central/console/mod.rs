@@ -243,6 +243,9 @@ struct IncidentPage<'a> {
     can_act: bool,
     error: Option<String>,
     playbooks: playbooks::IncidentPlaybooks,
+    /// The campaign it belongs to; for a campaign, the incidents it links.
+    campaign: Option<i64>,
+    members: Vec<(i64, String, String)>,
     /// Name, size, SHA-256, by, time, id.
     attachments: Vec<(String, i64, String, String, String, i64)>,
     /// Category, TLP, tags, for the facts.
@@ -482,12 +485,19 @@ fn incident_view(
         Some(d) => show_duration(d),
         None => t.get1("sla-due", "time", show_time(due)),
     };
-    let times = vec![
+    let mut times = vec![
         (t.get("sla-ttd"), show_duration(sla.ttd)),
         (t.get("sla-tta"), step(sla.tta, sla.acknowledge_due)),
         (t.get("sla-ttc"), step(sla.ttc, sla.contain_due)),
         (t.get("sla-ttr"), step(sla.ttr, sla.resolve_due)),
     ];
+    if let Some(due) = sla.report_due {
+        let filed = match i.reported_at {
+            Some(at) => show_time(at),
+            None => t.get1("sla-due", "time", show_time(due)),
+        };
+        times.push((t.get("sla-report"), filed));
+    }
     IncidentView {
         overdue,
         times,
@@ -845,6 +855,15 @@ async fn incident_page(
         Ok(p) => p,
         Err(e) => return internal(e),
     };
+    let campaign = inc.campaign_id;
+    let members = if inc.kind == "campaign" {
+        match state.store.campaign_members(inc.id).await {
+            Ok(m) => m,
+            Err(e) => return internal(e),
+        }
+    } else {
+        Vec::new()
+    };
     let attachments = match state.store.attachments(inc.id).await {
         Ok(a) => a
             .into_iter()
@@ -888,6 +907,8 @@ async fn incident_page(
     let mut res = render(&IncidentPage {
         playbooks: pbs,
         attachments,
+        campaign,
+        members,
         category,
         tlp,
         tags,

@@ -288,8 +288,8 @@ async fn report(state: &SharedState, inc: &IncidentRow, cmd: &Value) -> Result<S
         .add_attachment(inc.id, &name, "application/pdf", &pdf, "playbook")
         .await
         .map_err(|e| e.to_string())?;
-    let deadline =
-        inc.created_at + i64::try_from(cfg.report_deadline_hours).unwrap_or(120) * 3_600_000_000;
+    let deadline = inc.created_at
+        + i64::try_from(state.config.incidents.sla.report_hours).unwrap_or(120) * 3_600_000_000;
     let late = if now > deadline {
         " (after the deadline)"
     } else {

@@ -121,7 +121,7 @@ pub fn incident_variables(
     put("__report_recipients__", cfg.report_recipients.join(", "));
     put(
         "__report_deadline_hours__",
-        cfg.report_deadline_hours.to_string(),
+        state.config.incidents.sla.report_hours.to_string(),
     );
     m
 }

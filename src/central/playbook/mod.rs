@@ -40,10 +40,6 @@ pub struct PlaybooksConfig {
     /// (to the Ministry of Public Security), so the operator sets it.
     #[serde(default)]
     pub report_recipients: Vec<String>,
-    /// Hours from the incident's opening to file the report (default 120:
-    /// the 5 days of Circular 20/2017/TT-BTTTT).
-    #[serde(default = "default_report_hours")]
-    pub report_deadline_hours: u64,
     /// Who to contact about reports (name, phone, mail), printed on them.
     #[serde(default)]
     pub report_contact: String,
@@ -64,9 +60,6 @@ pub struct PlaybooksConfig {
     pub action_attempts: i64,
 }
 
-fn default_report_hours() -> u64 {
-    120
-}
 fn yes() -> bool {
     true
 }
@@ -84,7 +77,6 @@ impl Default for PlaybooksConfig {
     fn default() -> Self {
         PlaybooksConfig {
             report_recipients: Vec::new(),
-            report_deadline_hours: default_report_hours(),
             report_contact: String::new(),
             load_bundled: true,
             auto_start: false,

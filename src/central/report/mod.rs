@@ -51,7 +51,7 @@ pub async fn incident_report(
         t(&format!("category-{}", inc.category))
     };
     let deadline = inc.created_at
-        + i64::try_from(cfg.report_deadline_hours)
+        + i64::try_from(state.config.incidents.sla.report_hours)
             .unwrap_or(120)
             .saturating_mul(3_600_000_000);
     let mut blocks = vec![

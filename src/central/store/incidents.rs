@@ -427,3 +427,145 @@ impl Store {
         Ok(Some((row, data)))
     }
 }
+
+/// The deepest unit path shared by all of `paths` (`/1/4/` of `/1/4/9/`
+/// and `/1/4/12/`); the first path's root when they share nothing.
+pub fn common_ancestor(paths: &[String]) -> String {
+    let split = |p: &str| {
+        p.split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let Some(first) = paths.first() else {
+        return "/".into();
+    };
+    let mut common = split(first);
+    for p in &paths[1..] {
+        let other = split(p);
+        let n = common
+            .iter()
+            .zip(&other)
+            .take_while(|(a, b)| a == b)
+            .count();
+        common.truncate(n);
+    }
+    if common.is_empty() {
+        common = split(first).into_iter().take(1).collect();
+    }
+    format!("/{}/", common.join("/"))
+}
+
+impl Store {
+    /// Opens or grows the campaign of outside address `addr`: when alerts
+    /// naming it since `since` reach `min_units` units, one campaign
+    /// incident at their common ancestor unit links their incidents.
+    /// Returns (campaign id, newly opened, incidents linked now).
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn campaign(
+        &self,
+        addr: &str,
+        since: i64,
+        min_units: i64,
+    ) -> Result<Option<(i64, bool, Vec<i64>)>, StoreError> {
+        let units: Vec<(String,)> = dispatch!(self, p => sqlx::query_as(
+            "SELECT DISTINCT u.path FROM alerts a JOIN incidents i ON i.id = a.incident_id \
+             JOIN units u ON u.id = a.unit_id \
+             WHERE (a.src_ip = $1 OR a.dest_ip = $1) AND a.ts >= $2 AND i.kind = 'unit'")
+            .bind(addr).bind(since).fetch_all(p).await?);
+        if (units.len() as i64) < min_units {
+            return Ok(None);
+        }
+        let key = format!("campaign={addr}");
+        let now = now_micros();
+        let linked: Vec<(i64, i64, i64, i64, i64, String)> = dispatch!(self, p => sqlx::query_as(
+            "SELECT DISTINCT i.id, i.severity, i.first_seen, i.last_seen, i.alert_count, i.category \
+             FROM alerts a JOIN incidents i ON i.id = a.incident_id \
+             WHERE (a.src_ip = $1 OR a.dest_ip = $1) AND a.ts >= $2 AND i.kind = 'unit' AND i.campaign_id IS NULL")
+            .bind(addr).bind(since).fetch_all(p).await?);
+        let existing: Option<(i64,)> = dispatch!(self, p => sqlx::query_as(
+            "SELECT id FROM incidents WHERE kind = 'campaign' AND group_key = $1 \
+             AND status IN ('new', 'acknowledged', 'contained') ORDER BY id DESC LIMIT 1")
+            .bind(&key).fetch_optional(p).await?);
+        let paths: Vec<String> = units.into_iter().map(|u| u.0).collect();
+        let n_units = paths.len();
+        let (id, new) = match existing {
+            Some((id,)) => (id, false),
+            None => {
+                let anc = common_ancestor(&paths);
+                let unit_id: i64 = anc
+                    .trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                let severity = linked.iter().map(|l| l.1).min().unwrap_or(3);
+                let first = linked.iter().map(|l| l.2).min().unwrap_or(now);
+                let last = linked.iter().map(|l| l.3).max().unwrap_or(now);
+                let count: i64 = linked.iter().map(|l| l.4).sum();
+                let mut cats: Vec<&str> = linked.iter().map(|l| l.5.as_str()).collect();
+                cats.sort_unstable();
+                let category = cats
+                    .chunk_by(|a, b| a == b)
+                    .max_by_key(|c| c.len())
+                    .and_then(|c| c.first().copied())
+                    .unwrap_or("other")
+                    .to_string();
+                let title = format!("Campaign: {addr} against {n_units} units");
+                let details = serde_json::json!({ "address": addr, "units": n_units }).to_string();
+                let id: i64 = dispatch!(self, p => {
+                    let mut tx = p.begin().await?;
+                    let (id,): (i64,) = sqlx::query_as(
+                        "INSERT INTO incidents (unit_id, gid, signature_id, title, severity, status, first_seen, \
+                         last_seen, alert_count, created_at, updated_at, serious, category, tags, group_key, kind) \
+                         VALUES ($1, 0, 0, $2, $3, 'new', $4, $5, $6, $7, $7, 1, $8, '[]', $9, 'campaign') RETURNING id")
+                        .bind(unit_id).bind(&title).bind(severity).bind(first).bind(last).bind(count)
+                        .bind(now).bind(&category).bind(&key)
+                        .fetch_one(&mut *tx).await?;
+                    sqlx::query("INSERT INTO incident_timeline (incident_id, at, actor, kind, text, details) \
+                                 VALUES ($1, $2, 'system', 'opened', $3, $4)")
+                        .bind(id).bind(now).bind(&title).bind(&details).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    id
+                });
+                (id, true)
+            }
+        };
+        let mut ids = Vec::new();
+        for l in &linked {
+            dispatch!(self, p => {
+                let mut tx = p.begin().await?;
+                let n = sqlx::query("UPDATE incidents SET campaign_id = $1 WHERE id = $2 AND campaign_id IS NULL")
+                    .bind(id).bind(l.0).execute(&mut *tx).await?.rows_affected();
+                if n == 1 {
+                    sqlx::query("INSERT INTO incident_timeline (incident_id, at, actor, kind, text, details) \
+                                 VALUES ($1, $2, 'system', 'campaign', $3, $4)")
+                        .bind(l.0).bind(now).bind(format!("#{id}"))
+                        .bind(serde_json::json!({ "campaign": id, "address": addr }).to_string())
+                        .execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            });
+            ids.push(l.0);
+        }
+        if !new && ids.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((id, new, ids)))
+    }
+
+    /// The incidents a campaign links.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn campaign_members(
+        &self,
+        id: i64,
+    ) -> Result<Vec<(i64, String, String)>, StoreError> {
+        Ok(dispatch!(self, p => sqlx::query_as(
+            "SELECT i.id, i.title, u.title FROM incidents i JOIN units u ON u.id = i.unit_id \
+             WHERE i.campaign_id = $1 ORDER BY i.id").bind(id).fetch_all(p).await?))
+    }
+}

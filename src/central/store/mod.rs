@@ -179,6 +179,10 @@ pub struct IncidentRow {
     pub tags: String,
     /// When the notification report was filed.
     pub reported_at: Option<i64>,
+    /// `unit`, or `campaign` (one source against several units).
+    pub kind: String,
+    /// The campaign this incident belongs to.
+    pub campaign_id: Option<i64>,
 }
 
 /// Counts for the overview: alerts per unit and severity.
@@ -226,6 +230,52 @@ pub struct IngestOutcome {
     pub incidents_opened: u64,
     /// The incidents opened, for playbooks that start on their own.
     pub opened: Vec<i64>,
+    /// The incidents that became serious (to escalate).
+    pub escalated: Vec<i64>,
+}
+
+/// How alerts become incidents (from `[incidents]`).
+#[derive(Debug, Clone)]
+pub struct IngestRules {
+    /// An alert joins an open incident seen within this window.
+    pub window_micros: i64,
+    /// What an incident groups by besides its unit: `rule`, `src_ip`,
+    /// `dest_ip`.
+    pub group_by: Vec<String>,
+    /// Information-system levels from this one up make an incident serious.
+    pub serious_min_level: i64,
+    /// Categories that are serious whatever the system.
+    pub serious_categories: Vec<String>,
+}
+
+impl Default for IngestRules {
+    fn default() -> Self {
+        IngestRules {
+            window_micros: 3_600_000_000,
+            group_by: vec!["rule".into()],
+            serious_min_level: 4,
+            serious_categories: Vec::new(),
+        }
+    }
+}
+
+impl IngestRules {
+    /// The group key of an alert: the configured parts joined by `|`.
+    pub fn group_key(&self, gid: i64, sid: i64, src: Option<&str>, dest: Option<&str>) -> String {
+        let mut parts = Vec::new();
+        for k in &self.group_by {
+            match k.as_str() {
+                "rule" => parts.push(format!("rule={gid}:{sid}")),
+                "src_ip" => parts.push(format!("src={}", src.unwrap_or_default())),
+                "dest_ip" => parts.push(format!("dst={}", dest.unwrap_or_default())),
+                _ => {}
+            }
+        }
+        if parts.is_empty() {
+            parts.push(format!("rule={gid}:{sid}"));
+        }
+        parts.join("|")
+    }
 }
 
 /// Events per multi-row INSERT (7 parameters each: within SQLite's and
@@ -251,7 +301,7 @@ const ALERT_COLUMNS: &str = "a.event_id, a.ts, u.name AS unit, s.name AS sensor,
 pub(crate) const INCIDENT_COLUMNS: &str = "i.id, u.name AS unit, u.title AS unit_title, i.gid, \
     i.signature_id, i.title, i.severity, i.status, i.first_seen, i.last_seen, i.alert_count, \
     i.assignee, i.created_at, i.asset, i.serious, i.acknowledged_at, i.contained_at, \
-    i.resolved_at, i.closed_at, i.category, i.tlp, i.tags, i.reported_at";
+    i.resolved_at, i.closed_at, i.category, i.tlp, i.tags, i.reported_at, i.kind, i.campaign_id";
 
 impl Store {
     /// Opens the store at `url` and runs the migrations.
@@ -636,12 +686,9 @@ impl Store {
         &self,
         sensor: &Sensor,
         events: &mut [Event],
-        incident_window_micros: i64,
+        rules: &IngestRules,
     ) -> Result<IngestOutcome, StoreError> {
-        Ok(self
-            .ingest_new(sensor, events, incident_window_micros)
-            .await?
-            .0)
+        Ok(self.ingest_new(sensor, events, rules).await?.0)
     }
 
     /// [`Self::ingest`], also returning the indexes of the events stored
@@ -653,7 +700,7 @@ impl Store {
         &self,
         sensor: &Sensor,
         events: &mut [Event],
-        incident_window_micros: i64,
+        rules: &IngestRules,
     ) -> Result<(IngestOutcome, Vec<usize>), StoreError> {
         let now = now_micros();
         let mut out = IngestOutcome::default();
@@ -721,14 +768,19 @@ impl Store {
                 });
                 let (asset, level) = touched.map_or((None, 0), |(n, _, l)| (Some(n.clone()), *l));
                 let inc_severity = crate::central::incident::combined_severity(severity, level);
-                let serious = i64::from(crate::central::incident::serious_level(level));
+                let (category, tags) = crate::central::incident::classify(alert);
+                let serious = i64::from(
+                    level >= rules.serious_min_level
+                        || rules.serious_categories.iter().any(|c| c == category),
+                );
+                let group_key = rules.group_key(gid, sid, ev.src_ip.as_deref(), ev.dest_ip.as_deref());
                 let open: Option<(i64,)> = sqlx::query_as(
-                    "SELECT id FROM incidents WHERE unit_id = $1 AND gid = $2 AND signature_id = $3 \
+                    "SELECT id FROM incidents WHERE unit_id = $1 AND group_key = $2 AND kind = 'unit' \
                      AND status IN ('new', 'acknowledged', 'contained') \
-                     AND last_seen >= $4 AND first_seen <= $5 \
+                     AND last_seen >= $3 AND first_seen <= $4 \
                      ORDER BY last_seen DESC LIMIT 1")
-                    .bind(sensor.unit_id).bind(gid).bind(sid)
-                    .bind(ts - incident_window_micros).bind(ts + incident_window_micros)
+                    .bind(sensor.unit_id).bind(&group_key)
+                    .bind(ts - rules.window_micros).bind(ts + rules.window_micros)
                     .fetch_optional(&mut *tx).await?;
                 let (incident_id, was_serious) = match open {
                     Some((id,)) => {
@@ -748,14 +800,13 @@ impl Store {
                     }
                     None => {
                         out.incidents_opened += 1;
-                        let (category, tags) = crate::central::incident::classify(alert);
                         let (id,): (i64,) = sqlx::query_as(
                             "INSERT INTO incidents (unit_id, gid, signature_id, title, severity, status, \
-                             first_seen, last_seen, alert_count, created_at, updated_at, asset, serious, category, tags) \
-                             VALUES ($1, $2, $3, $4, $5, 'new', $6, $6, 1, $7, $7, $8, 0, $9, $10) RETURNING id")
+                             first_seen, last_seen, alert_count, created_at, updated_at, asset, serious, category, tags, group_key) \
+                             VALUES ($1, $2, $3, $4, $5, 'new', $6, $6, 1, $7, $7, $8, 0, $9, $10, $11) RETURNING id")
                             .bind(sensor.unit_id).bind(gid).bind(sid).bind(&alert.signature)
                             .bind(inc_severity).bind(ts).bind(now).bind(&asset)
-                            .bind(category).bind(serde_json::json!(tags).to_string())
+                            .bind(category).bind(serde_json::json!(tags).to_string()).bind(&group_key)
                             .fetch_one(&mut *tx).await?;
                         out.opened.push(id);
                         sqlx::query(
@@ -768,13 +819,15 @@ impl Store {
                     }
                 };
                 if serious == 1 && was_serious == 0 {
+                    out.escalated.push(incident_id);
                     // escalated: the serious mark and why, on the timeline
                     sqlx::query("UPDATE incidents SET serious = 1 WHERE id = $1")
                         .bind(incident_id).execute(&mut *tx).await?;
                     sqlx::query(
                         "INSERT INTO incident_timeline (incident_id, at, actor, kind, text, details) \
                          VALUES ($1, $2, 'system', 'serious', $3, $4)")
-                        .bind(incident_id).bind(now).bind(asset.clone().unwrap_or_default())
+                        .bind(incident_id).bind(now)
+                        .bind(asset.clone().unwrap_or_else(|| format!("category {category}")))
                         .bind(serde_json::json!({"asset": asset, "level": level}).to_string())
                         .execute(&mut *tx).await?;
                 }
@@ -817,7 +870,7 @@ impl Store {
         &self,
         unit: &str,
         events: &mut [Event],
-        incident_window_micros: i64,
+        rules: &IngestRules,
     ) -> Result<IngestOutcome, StoreError> {
         let u = self
             .unit(unit)
@@ -842,7 +895,7 @@ impl Store {
             unit_name: u.name,
             ..central
         };
-        self.ingest(&as_unit, events, incident_window_micros).await
+        self.ingest(&as_unit, events, rules).await
     }
 
     /// The stored Sigma matches (alerts of gid 4 and quiet `sigma` events)

@@ -592,6 +592,22 @@ impl Store {
             .execute(p).await?.rows_affected() == 1))
     }
 
+    /// Whether an incident's timeline has an entry of `kind` with `text`.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn has_timeline(
+        &self,
+        incident_id: i64,
+        kind: &str,
+        text: &str,
+    ) -> Result<bool, StoreError> {
+        let row: Option<(i64,)> = dispatch!(self, p => sqlx::query_as(
+            "SELECT id FROM incident_timeline WHERE incident_id = $1 AND kind = $2 AND text = $3 LIMIT 1")
+            .bind(incident_id).bind(kind).bind(text).fetch_optional(p).await?);
+        Ok(row.is_some())
+    }
+
     /// Adds an entry to an incident's timeline.
     ///
     /// # Errors
