@@ -146,3 +146,70 @@ fn common_ancestor_of_unit_paths() {
     assert_eq!(common_ancestor(&["/1/4/".into(), "/2/".into()]), "/1/");
     assert_eq!(common_ancestor(&[]), "/");
 }
+
+async fn fields_by_hand(store: Store) {
+    seed_org(&store).await;
+    let s = enrolled_sensor(&store, "gw-a", "xa-my-yen").await;
+    let staff = user_with_token(
+        &store,
+        "staff",
+        "unit_staff",
+        "xa-my-yen",
+        "long password 2",
+    )
+    .await;
+    let viewer = user_with_token(&store, "view", "viewer", "tay-ninh", "long password 3").await;
+    let mut cfg = CentralConfig::default();
+    cfg.playbooks.load_bundled = false;
+    let (base, _) = spawn_central_with(store.clone(), cfg).await;
+    send(
+        &base,
+        &s,
+        &[alert(9, "203.0.113.5", "10.1.1.1", "Something odd")],
+    )
+    .await;
+    let id = store.incidents(&everything(5)).await.unwrap().items[0].id;
+    let post = |token: &str, body: serde_json::Value| {
+        reqwest::Client::new()
+            .post(format!("{base}/api/v1/incidents/{id}/fields"))
+            .header("authorization", format!("Bearer {token}"))
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        post(&viewer, json!({"tlp": "red"})).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    let r = post(&staff, json!({"category": "nonsense"})).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        r.text().await.unwrap().contains("ransomware"),
+        "the refusal lists the categories"
+    );
+    let r = post(
+        &staff,
+        json!({"category": "data-leak", "tlp": "AMBER+STRICT", "tags": "attack.t1048, x"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let inc: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(inc["category"], "data-leak");
+    assert_eq!(inc["tlp"], "amber+strict");
+    assert_eq!(inc["serious"], 0);
+    let r = post(&staff, json!({"serious_reason": "outage"}))
+        .await
+        .unwrap();
+    let inc: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(inc["serious"], 1);
+    let tl = store.incident_timeline(id).await.unwrap();
+    assert!(
+        tl.iter()
+            .any(|t| t.kind == "serious" && t.text == "outage" && t.actor == "staff")
+    );
+    assert!(
+        tl.iter()
+            .any(|t| t.kind == "fields" && t.text.contains("TLP:AMBER+STRICT"))
+    );
+}
+on_both_backends!(fields, super::fields_by_hand);

@@ -810,6 +810,136 @@ pub async fn campaigns_after_ingest(state: &super::SharedState, events: &[crate:
     }
 }
 
+/// The grounds of Decision 05/2017/QĐ-TTg a person may give for marking
+/// an incident serious by hand.
+pub const SERIOUS_REASONS: [&str; 4] = ["outage", "secret-leak", "loss-of-control", "spread"];
+
+/// A change of an incident's classification by a person.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FieldsChange {
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub tlp: Option<String>,
+    /// Comma-separated or a list.
+    #[serde(default)]
+    pub tags: Option<serde_json::Value>,
+    /// Mark serious, for one of [`SERIOUS_REASONS`].
+    #[serde(default)]
+    pub serious_reason: Option<String>,
+}
+
+/// Changes category, TLP, tags, or marks the incident serious (then
+/// escalates it), as `user`; on the timeline and in the audit trail.
+///
+/// # Errors
+/// [`AttachError::NotFound`] outside the user's units,
+/// [`AttachError::Refused`] for a value not allowed.
+pub async fn set_fields(
+    state: &super::SharedState,
+    user: &User,
+    id: i64,
+    change: &FieldsChange,
+    via: &str,
+) -> Result<IncidentRow, AttachError> {
+    let store = &state.store;
+    let (inc, _) = store
+        .incident(id, &user.unit_path, 0)
+        .await?
+        .ok_or(AttachError::NotFound)?;
+    let pick = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let category = pick(&change.category);
+    if let Some(c) = &category
+        && !CATEGORIES.contains(&c.as_str())
+    {
+        return Err(AttachError::Refused(format!(
+            "category {c:?}: one of {}",
+            CATEGORIES.join(", ")
+        )));
+    }
+    let tlp = pick(&change.tlp).map(|t| t.to_lowercase());
+    if let Some(t) = &tlp
+        && !TLPS.contains(&t.as_str())
+    {
+        return Err(AttachError::Refused(format!(
+            "TLP {t:?}: one of {}",
+            TLPS.join(", ")
+        )));
+    }
+    let tags = change.tags.as_ref().map(|t| {
+        let list = super::playbook::actions::recipients(Some(t));
+        serde_json::json!(list).to_string()
+    });
+    let reason = pick(&change.serious_reason);
+    if let Some(r) = &reason
+        && !SERIOUS_REASONS.contains(&r.as_str())
+    {
+        return Err(AttachError::Refused(format!(
+            "serious_reason {r:?}: one of {}",
+            SERIOUS_REASONS.join(", ")
+        )));
+    }
+    if category.is_none() && tlp.is_none() && tags.is_none() && reason.is_none() {
+        return Err(AttachError::Refused("nothing to change".into()));
+    }
+    let becomes_serious = reason.is_some() && inc.serious == 0;
+    store
+        .set_incident_fields(
+            id,
+            category.as_deref(),
+            tlp.as_deref(),
+            tags.as_deref(),
+            None,
+            reason.as_ref().map(|_| true),
+            None,
+        )
+        .await?;
+    let details = serde_json::json!({ "category": category, "tlp": tlp, "tags": tags, "serious_reason": reason, "via": via });
+    let mut what = Vec::new();
+    if let Some(c) = &category {
+        what.push(format!("category {c}"));
+    }
+    if let Some(t) = &tlp {
+        what.push(format!("TLP:{}", t.to_uppercase()));
+    }
+    if tags.is_some() {
+        what.push("tags".to_string());
+    }
+    if !what.is_empty() {
+        store
+            .timeline_add(id, &user.username, "fields", &what.join(", "), &details)
+            .await?;
+    }
+    if let Some(r) = &reason
+        && becomes_serious
+    {
+        store
+            .timeline_add(id, &user.username, "serious", r, &details)
+            .await?;
+    }
+    super::audit::record(
+        store,
+        &user.username,
+        "incident.fields",
+        &format!("incident:{id}"),
+        details,
+    )
+    .await;
+    if becomes_serious {
+        escalate_notice(state, id).await;
+    }
+    store
+        .incident(id, &user.unit_path, 0)
+        .await?
+        .map(|(i, _)| i)
+        .ok_or(AttachError::NotFound)
+}
+
 /// Why an attachment was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum AttachError {

@@ -76,6 +76,17 @@ pub(super) async fn assign(
     Ok(Json(inc).into_response())
 }
 
+pub(super) async fn set_fields(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Json(b): Json<incident::FieldsChange>,
+) -> Result<Response, AppError> {
+    let user = actor(&state, &headers).await?;
+    let inc = incident::set_fields(&state, &user, id, &b, "api").await?;
+    Ok(Json(inc).into_response())
+}
+
 #[derive(Deserialize)]
 pub(super) struct CommentBody {
     text: String,

@@ -44,6 +44,7 @@ pub fn routes(state: SharedState) -> Router {
         .route("/api/v1/incidents/{id}/status", post(incidents::set_status))
         .route("/api/v1/incidents/{id}/assign", post(incidents::assign))
         .route("/api/v1/incidents/{id}/comments", post(incidents::comment))
+        .route("/api/v1/incidents/{id}/fields", post(incidents::set_fields))
         .route(
             "/api/v1/incidents/{id}/playbooks",
             get(playbooks::incident_playbooks).post(playbooks::start),

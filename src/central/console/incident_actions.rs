@@ -160,3 +160,42 @@ pub(super) async fn comment(
         .map(|_| ());
     back(&state, &headers, acting, id, r).await
 }
+
+#[derive(Deserialize)]
+pub(super) struct FieldsForm {
+    csrf: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    tlp: String,
+    #[serde(default)]
+    tags: String,
+    #[serde(default)]
+    serious_reason: String,
+}
+
+pub(super) async fn fields(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(f): Form<FieldsForm>,
+) -> Response {
+    let acting = match act(&state, &headers, &f.csrf).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let change = incident::FieldsChange {
+        category: Some(f.category),
+        tlp: Some(f.tlp),
+        tags: (!f.tags.trim().is_empty()).then(|| serde_json::Value::String(f.tags)),
+        serious_reason: Some(f.serious_reason),
+    };
+    match incident::set_fields(&state, &acting.0, id, &change, "console").await {
+        Ok(_) => Redirect::to(&format!("/incidents/{id}")).into_response(),
+        Err(incident::AttachError::NotFound) => {
+            (StatusCode::NOT_FOUND, "not found").into_response()
+        }
+        Err(incident::AttachError::Refused(m)) => (StatusCode::BAD_REQUEST, m).into_response(),
+        Err(incident::AttachError::Store(e)) => internal(e),
+    }
+}

@@ -243,6 +243,10 @@ struct IncidentPage<'a> {
     can_act: bool,
     error: Option<String>,
     playbooks: playbooks::IncidentPlaybooks,
+    /// (value, label) of categories, TLP labels, serious grounds.
+    categories: Vec<(String, String)>,
+    tlps: Vec<String>,
+    serious_reasons: Vec<(String, String)>,
     /// The campaign it belongs to; for a campaign, the incidents it links.
     campaign: Option<i64>,
     members: Vec<(i64, String, String)>,
@@ -289,6 +293,7 @@ pub fn routes(state: SharedState) -> Router {
         .route("/playbooks/{id}", get(playbooks::view))
         .route("/playbooks/{id}/export", get(playbooks::export))
         .route("/incidents/{id}/playbooks", post(playbooks::start))
+        .route("/incidents/{id}/fields", post(incident_actions::fields))
         .route("/incidents/{id}/report", get(playbooks::report))
         .route("/incidents/{id}/report.pdf", get(playbooks::report_pdf))
         .route("/incidents/{id}/attachments", post(playbooks::attach))
@@ -415,6 +420,10 @@ async fn session(state: &SharedState, headers: &HeaderMap) -> Option<(User, Stri
 }
 
 /// Vietnam time (UTC+7, no daylight saving) for display.
+fn tr_get(state: &SharedState, lang: Lang, id: &str) -> String {
+    state.i18n.get(lang, id, None)
+}
+
 fn show_time(micros: i64) -> String {
     let offset = chrono::FixedOffset::east_opt(7 * 3600);
     match (chrono::DateTime::from_timestamp_micros(micros), offset) {
@@ -907,6 +916,18 @@ async fn incident_page(
     let mut res = render(&IncidentPage {
         playbooks: pbs,
         attachments,
+        categories: crate::central::incident::CATEGORIES
+            .iter()
+            .map(|k| (k.to_string(), tr_get(state, lang, &format!("category-{k}"))))
+            .collect(),
+        tlps: crate::central::incident::TLPS
+            .iter()
+            .map(|t| t.to_string())
+            .collect(),
+        serious_reasons: crate::central::incident::SERIOUS_REASONS
+            .iter()
+            .map(|k| (k.to_string(), tr_get(state, lang, &format!("serious-{k}"))))
+            .collect(),
         campaign,
         members,
         category,
