@@ -358,6 +358,66 @@ async fn chromium_logs_in_and_opens_the_demo_incident() {
         "refusal in Vietnamese: {refusal}"
     );
 
+    // A playbook from the incident page: the run page draws it with the
+    // current step, the task is done from "Tasks", and the run moves on.
+    let incident_url = d.source().await;
+    assert!(
+        incident_url.contains("id=\"playbook-start-form\""),
+        "{incident_url}"
+    );
+    d.click("#playbook-choice optgroup:last-child option:first-child")
+        .await;
+    d.click("#playbook-start").await;
+    let mut page = d.wait_source("run-diagram").await;
+    // the engine takes the first steps within a tick: look again until the
+    // first task waits
+    for _ in 0..50 {
+        if page.contains("data-status=\"waiting\"") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        d.goto(&format!("{base}/runs/1")).await;
+        page = d.wait_source("run-diagram").await;
+    }
+    assert!(
+        page.contains("<svg") && page.contains("data-status=\"waiting\""),
+        "{page}"
+    );
+    d.click("#nav-tasks").await;
+    d.wait_source("tasks-open").await;
+    d.click("#tasks-open tbody tr:nth-child(1) a").await;
+    d.wait_source("task-form").await;
+    d.click("#check-0").await;
+    d.type_into(
+        "#task-evidence",
+        "Đã kiểm tra nhật ký, không thấy đăng nhập lạ.",
+    )
+    .await;
+    d.click("#task-done").await;
+    let page = d.wait_source("data-status=\"done\"").await;
+    assert!(page.contains("task-status"), "{page}");
+    assert!(
+        page.contains("checked"),
+        "the ticked item stays ticked: {page}"
+    );
+    // the run page now shows the task's step done and the next one waiting
+    let mut page = String::new();
+    for _ in 0..50 {
+        d.goto(&format!("{base}/runs/1")).await;
+        page = d.wait_source("run-diagram").await;
+        if page.matches("data-status=\"succeeded\"").count() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // start, the triage task and the seriousness check are done
+    assert!(
+        page.matches("data-status=\"succeeded\"").count() >= 3,
+        "{page}"
+    );
+    d.goto(&format!("{base}/incidents/1")).await;
+    d.wait_source("incident-heading").await;
+
     // English on request, and it sticks.
     d.click("#lang-switch").await;
     d.wait_source("lang=\"en\"").await;

@@ -762,7 +762,7 @@ impl Ctx<'_> {
     }
 
     async fn note(&self, text: &str, details: Value) {
-        let text = format!("{}: {text}", self.step.label());
+        let text = format!("{}: {text}", substitute(&self.step.label(), &self.vars()));
         let mut details = details;
         details["run"] = json!(self.run.id);
         details["step"] = json!(self.step.id);
