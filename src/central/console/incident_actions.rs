@@ -40,6 +40,24 @@ pub(super) fn timeline_view(t: &Tr<'_>, r: TimelineRow) -> TimelineView {
     };
     let text = if r.kind == "assign" {
         String::new()
+    } else if let Some(msg) = details.get("msg").and_then(serde_json::Value::as_str) {
+        // system entries name a Fluent message and its arguments
+        let mut args = fluent_bundle::FluentArgs::new();
+        if let Some(a) = details.get("args").and_then(serde_json::Value::as_object) {
+            for (k, v) in a {
+                let v = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let v = match (k.as_str(), v.as_str()) {
+                    ("role", role) => t.get(&format!("role-{role}")),
+                    ("status", st) => t.get(&format!("run-{st}")),
+                    _ => v,
+                };
+                args.set(k.clone(), v);
+            }
+        }
+        t.i18n.get(t.lang, msg, Some(&args))
     } else {
         r.text
     };

@@ -295,7 +295,8 @@ async fn start_for(
             by,
             "playbook",
             &format!("playbook started: {}", pb.name),
-            &json!({ "run": run, "playbook": pb.id }),
+            &json!({ "run": run, "playbook": pb.id,
+                     "msg": "tl-playbook-started", "args": { "name": pb.name } }),
         )
         .await;
     state.engine.wake();
@@ -762,10 +763,18 @@ impl Ctx<'_> {
     }
 
     async fn note(&self, text: &str, details: Value) {
-        let text = format!("{}: {text}", substitute(&self.step.label(), &self.vars()));
+        let step = substitute(&self.step.label(), &self.vars());
         let mut details = details;
         details["run"] = json!(self.run.id);
         details["step"] = json!(self.step.id);
+        // shown through Fluent (`tl-*`) when the details name a message
+        if details.get("msg").is_none() {
+            details["msg"] = json!("tl-step");
+            details["args"] = json!({ "step": step, "text": text });
+        } else if let Some(a) = details.get_mut("args").and_then(Value::as_object_mut) {
+            a.insert("step".into(), json!(step));
+        }
+        let text = format!("{step}: {text}");
         if let Err(e) = self
             .state
             .store
@@ -823,7 +832,8 @@ impl Ctx<'_> {
         {
             self.note(
                 &format!("task for {role} opened"),
-                json!({ "task": id, "due_at": due_at }),
+                json!({ "task": id, "due_at": due_at,
+                        "msg": "tl-task-opened", "args": { "role": role } }),
             )
             .await;
         }
@@ -1003,7 +1013,8 @@ async fn end_run(
             "system",
             "playbook",
             &text,
-            &json!({ "run": run.id, "status": status }),
+            &json!({ "run": run.id, "status": status, "msg": "tl-playbook-ended",
+                     "args": { "name": run.playbook_name, "status": status, "error": error.unwrap_or("") } }),
         )
         .await;
     crate::central::audit::record(
@@ -1215,7 +1226,8 @@ pub async fn complete_task(
             &user.username,
             "task",
             &text,
-            &json!({ "task": task_id, "run": run.id }),
+            &json!({ "task": task_id, "run": run.id, "msg": if answer.is_some() { "tl-task-answered" } else { "tl-task-done" },
+                     "args": { "title": task.title, "answer": answer.unwrap_or("") } }),
         )
         .await?;
     crate::central::audit::record(
