@@ -418,7 +418,10 @@ async fn chromium_logs_in_and_opens_the_demo_incident() {
     // back to the incident: its timeline tells the playbook's story in Vietnamese
     d.click("dl.facts a[href^='/incidents/']").await;
     let page = d.wait_source("incident-heading").await;
-    assert!(page.contains("Bắt đầu kịch bản") && page.contains("giao việc cho"), "{page}");
+    assert!(
+        page.contains("Bắt đầu kịch bản") && page.contains("giao việc cho"),
+        "{page}"
+    );
 
     // English on request, and it sticks.
     d.click("#lang-switch").await;
