@@ -651,6 +651,53 @@ fn is_playbook_file(p: &Path) -> bool {
     }
 }
 
+/// Whether a file is a drill scenario: YAML with a top-level `injects:`.
+fn is_scenario_file(p: &Path) -> bool {
+    matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml"))
+        && std::fs::read_to_string(p)
+            .map(|t| t.starts_with("injects:") || t.contains("\ninjects:"))
+            .unwrap_or(false)
+}
+
+/// Validates drill scenarios; prints one line per file and per problem
+/// (file:line:col). Expected detections are checked against the `rules/`
+/// folder found above the scenario.
+fn check_scenarios(files: &[PathBuf]) -> Result<()> {
+    use canhgac::central::drill::scenario;
+    let mut bad = 0;
+    for f in files {
+        let rules = f
+            .canonicalize()
+            .ok()
+            .and_then(|abs| {
+                abs.ancestors()
+                    .map(|a| a.join("rules"))
+                    .find(|r| r.is_dir())
+            })
+            .map(|r| scenario::KnownRules::scan(&r));
+        match scenario::load(f, rules.as_ref()) {
+            Ok(s) => println!(
+                "{}: ok — {} ({} injects{})",
+                f.display(),
+                s.title.en,
+                s.injects.len(),
+                if s.tabletop { ", tabletop" } else { "" }
+            ),
+            Err(diags) => {
+                bad += 1;
+                for d in diags {
+                    println!("{}:{d}", f.display());
+                }
+            }
+        }
+    }
+    println!("scenarios: {} valid, {bad} invalid", files.len() - bad);
+    if bad > 0 {
+        bail!("{bad} scenario(s) are not valid");
+    }
+    Ok(())
+}
+
 fn playbook_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
@@ -663,7 +710,7 @@ fn playbook_files(dir: &Path, out: &mut Vec<PathBuf>) {
             if p.file_name().is_some_and(|n| n != "cacao-schemas") {
                 playbook_files(&p, out);
             }
-        } else if is_playbook_file(&p) {
+        } else if is_playbook_file(&p) || is_scenario_file(&p) {
             out.push(p);
         }
     }
@@ -705,6 +752,7 @@ fn cmd_rules_check(files: &[PathBuf]) -> Result<()> {
     // CACAO playbooks (JSON, YAML saying spec_version: cacao, directories
     // holding them) apart from rules
     let mut playbooks = Vec::new();
+    let mut scenarios = Vec::new();
     let mut rest = Vec::new();
     for f in files {
         if f.is_dir() {
@@ -712,9 +760,16 @@ fn cmd_rules_check(files: &[PathBuf]) -> Result<()> {
             playbook_files(f, &mut found);
             if found.is_empty() {
                 rest.push(f.clone());
-            } else {
-                playbooks.append(&mut found);
             }
+            for p in found {
+                if is_scenario_file(&p) {
+                    scenarios.push(p);
+                } else {
+                    playbooks.push(p);
+                }
+            }
+        } else if is_scenario_file(f) {
+            scenarios.push(f.clone());
         } else if is_playbook_file(f) {
             playbooks.push(f.clone());
         } else {
@@ -722,9 +777,18 @@ fn cmd_rules_check(files: &[PathBuf]) -> Result<()> {
         }
     }
     let files = &rest;
-    if !playbooks.is_empty() {
-        check_playbooks(&playbooks)?;
-    }
+    let pb = if playbooks.is_empty() {
+        Ok(())
+    } else {
+        check_playbooks(&playbooks)
+    };
+    let sc = if scenarios.is_empty() {
+        Ok(())
+    } else {
+        check_scenarios(&scenarios)
+    };
+    pb?;
+    sc?;
     // Sigma files (`.yml`, `.yaml`, or directories of them) apart from
     // signature rule files
     let is_sigma =

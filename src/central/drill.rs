@@ -1,6 +1,0 @@
-//! Drills: scenarios from `playbooks/drills/`, injects delivered through the
-//! real sensors (never onto the wire), scoring from real timestamps, the
-//! leaderboard and the after-action report.
-//!
-//! Empty for now; the drills issue fills it. Events already carry a `drill`
-//! field so that drill traffic can be told apart from the start.
