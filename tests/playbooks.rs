@@ -902,3 +902,52 @@ fn hex_sha256(b: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(b))
 }
+
+/// A drill's alert opens its own incident (never merged with a real one),
+/// and the playbook's block on it is simulated: no command reaches a sensor.
+async fn drill_actions_are_simulated(store: Store) {
+    let (coord, _, sensor, real) = setup(&store, fast_config()).await;
+    let mut ev: Value =
+        serde_json::from_str(&alert_line(100, "2026-11-20T08:00:05.000000+0000", 1)).unwrap();
+    ev["drill"] = json!("drill-7");
+    let r = coord
+        .http
+        .post(format!("{}/api/v1/events", coord.base))
+        .header("authorization", format!("Bearer {sensor}"))
+        .body(ev.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let incs = store.incidents(&everything(10)).await.unwrap().items;
+    assert_eq!(
+        incs.len(),
+        2,
+        "the drill alert did not join the real incident"
+    );
+    let drill = incs
+        .iter()
+        .find(|i| i.drill.as_deref() == Some("drill-7"))
+        .expect("drill incident");
+    assert_ne!(drill.id, real);
+    let (_, pb) = coord.import(data("block.json")).await;
+    let (_, started) = coord
+        .post(
+            &format!("/api/v1/incidents/{}/playbooks", drill.id),
+            json!({"playbook": pb["cacao_id"]}),
+        )
+        .await;
+    let run = started["run"].as_i64().unwrap();
+    let r = coord.wait_run(run, "completed").await;
+    assert!(
+        r["steps"]
+            .to_string()
+            .contains("DRILL drill-7: simulated, not done: block 203.0.113.66"),
+        "{r:#}"
+    );
+    assert!(
+        store.commands_of("gw-1", 10).await.unwrap().is_empty(),
+        "no command was queued"
+    );
+}
+on_both_backends!(drill_simulated, super::drill_actions_are_simulated);

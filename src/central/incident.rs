@@ -695,6 +695,10 @@ pub async fn overdue_once(
                     )
                     .await?;
                 fresh.push((inc.id, step));
+                if inc.drill.is_some() {
+                    // noted on the drill's timeline; nobody outside is mailed
+                    continue;
+                }
                 lines.push(format!(
                     "#{} {} ({}): {step}",
                     inc.id, inc.title, inc.unit_title
@@ -739,6 +743,22 @@ pub async fn escalate_notice(state: &super::SharedState, id: i64) {
     let Ok(Some((inc, _))) = state.store.incident(id, "", 0).await else {
         return;
     };
+    if let Some(d) = &inc.drill {
+        let _ = state
+            .store
+            .timeline_add(
+                id,
+                "system",
+                "escalated",
+                &format!(
+                    "DRILL {d}: escalation mail to {} simulated, not sent",
+                    to.join(", ")
+                ),
+                &serde_json::json!({ "to": to, "drill": d }),
+            )
+            .await;
+        return;
+    }
     let subject = format!(
         "[canhgac] SERIOUS / NGHIÊM TRỌNG #{}: {}",
         inc.id, inc.title
@@ -1245,6 +1265,7 @@ mod tests {
             reported_at: None,
             kind: "unit".into(),
             campaign_id: None,
+            drill: None,
         };
         let min = 60_000_000;
         let s = sla(&SlaConfig::default(), &row, 60_000_000 + 5 * 3_600_000_000);

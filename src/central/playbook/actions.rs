@@ -77,6 +77,21 @@ pub async fn run(
     cmd: &Value,
 ) -> Outcome {
     let action = field(cmd, "command").unwrap_or_default();
+    // a drill acts on nothing outside canhgac: what would happen is shown
+    if let Some(drill) = &inc.drill
+        && matches!(
+            action,
+            "block" | "unblock" | "email" | "webhook" | "report" | "escalate"
+        )
+    {
+        let what = match action {
+            "block" | "unblock" => format!("{action} {}", field(cmd, "address").unwrap_or("?")),
+            "email" => format!("mail to {}", recipients(cmd.get("to")).join(", ")),
+            "report" => "notification report to the authority".to_string(),
+            other => other.to_string(),
+        };
+        return Outcome::Done(Ok(format!("DRILL {drill}: simulated, not done: {what}")));
+    }
     let r = match action {
         "block" | "unblock" => return sensor_action(state, inc, action, cmd).await,
         "email" => email(state, cmd).await,

@@ -473,7 +473,7 @@ impl Store {
         let units: Vec<(String,)> = dispatch!(self, p => sqlx::query_as(
             "SELECT DISTINCT u.path FROM alerts a JOIN incidents i ON i.id = a.incident_id \
              JOIN units u ON u.id = a.unit_id \
-             WHERE (a.src_ip = $1 OR a.dest_ip = $1) AND a.ts >= $2 AND i.kind = 'unit'")
+             WHERE (a.src_ip = $1 OR a.dest_ip = $1) AND a.ts >= $2 AND i.kind = 'unit' AND a.drill IS NULL")
             .bind(addr).bind(since).fetch_all(p).await?);
         if (units.len() as i64) < min_units {
             return Ok(None);
@@ -483,7 +483,8 @@ impl Store {
         let linked: Vec<(i64, i64, i64, i64, i64, String)> = dispatch!(self, p => sqlx::query_as(
             "SELECT DISTINCT i.id, i.severity, i.first_seen, i.last_seen, i.alert_count, i.category \
              FROM alerts a JOIN incidents i ON i.id = a.incident_id \
-             WHERE (a.src_ip = $1 OR a.dest_ip = $1) AND a.ts >= $2 AND i.kind = 'unit' AND i.campaign_id IS NULL")
+             WHERE (a.src_ip = $1 OR a.dest_ip = $1) AND a.ts >= $2 AND i.kind = 'unit' AND i.campaign_id IS NULL \
+             AND a.drill IS NULL")
             .bind(addr).bind(since).fetch_all(p).await?);
         let existing: Option<(i64,)> = dispatch!(self, p => sqlx::query_as(
             "SELECT id FROM incidents WHERE kind = 'campaign' AND group_key = $1 \

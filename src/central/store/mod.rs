@@ -183,6 +183,8 @@ pub struct IncidentRow {
     pub kind: String,
     /// The campaign this incident belongs to.
     pub campaign_id: Option<i64>,
+    /// The drill run that opened it (a drill incident), if any.
+    pub drill: Option<String>,
 }
 
 /// Counts for the overview: alerts per unit and severity.
@@ -301,7 +303,7 @@ const ALERT_COLUMNS: &str = "a.event_id, a.ts, u.name AS unit, s.name AS sensor,
 pub(crate) const INCIDENT_COLUMNS: &str = "i.id, u.name AS unit, u.title AS unit_title, i.gid, \
     i.signature_id, i.title, i.severity, i.status, i.first_seen, i.last_seen, i.alert_count, \
     i.assignee, i.created_at, i.asset, i.serious, i.acknowledged_at, i.contained_at, \
-    i.resolved_at, i.closed_at, i.category, i.tlp, i.tags, i.reported_at, i.kind, i.campaign_id";
+    i.resolved_at, i.closed_at, i.category, i.tlp, i.tags, i.reported_at, i.kind, i.campaign_id, i.drill";
 
 impl Store {
     /// Opens the store at `url` and runs the migrations.
@@ -773,7 +775,11 @@ impl Store {
                     level >= rules.serious_min_level
                         || rules.serious_categories.iter().any(|c| c == category),
                 );
-                let group_key = rules.group_key(gid, sid, ev.src_ip.as_deref(), ev.dest_ip.as_deref());
+                let mut group_key = rules.group_key(gid, sid, ev.src_ip.as_deref(), ev.dest_ip.as_deref());
+                // a drill's alerts never join a real incident, nor the reverse
+                if let Some(d) = &ev.drill {
+                    group_key.push_str(&format!("|drill={d}"));
+                }
                 let open: Option<(i64,)> = sqlx::query_as(
                     "SELECT id FROM incidents WHERE unit_id = $1 AND group_key = $2 AND kind = 'unit' \
                      AND status IN ('new', 'acknowledged', 'contained') \
@@ -802,11 +808,11 @@ impl Store {
                         out.incidents_opened += 1;
                         let (id,): (i64,) = sqlx::query_as(
                             "INSERT INTO incidents (unit_id, gid, signature_id, title, severity, status, \
-                             first_seen, last_seen, alert_count, created_at, updated_at, asset, serious, category, tags, group_key) \
-                             VALUES ($1, $2, $3, $4, $5, 'new', $6, $6, 1, $7, $7, $8, 0, $9, $10, $11) RETURNING id")
+                             first_seen, last_seen, alert_count, created_at, updated_at, asset, serious, category, tags, group_key, drill) \
+                             VALUES ($1, $2, $3, $4, $5, 'new', $6, $6, 1, $7, $7, $8, 0, $9, $10, $11, $12) RETURNING id")
                             .bind(sensor.unit_id).bind(gid).bind(sid).bind(&alert.signature)
                             .bind(inc_severity).bind(ts).bind(now).bind(&asset)
-                            .bind(category).bind(serde_json::json!(tags).to_string()).bind(&group_key)
+                            .bind(category).bind(serde_json::json!(tags).to_string()).bind(&group_key).bind(&ev.drill)
                             .fetch_one(&mut *tx).await?;
                         out.opened.push(id);
                         sqlx::query(
