@@ -930,6 +930,9 @@ async fn drill_actions_are_simulated(store: Store) {
         .find(|i| i.drill.as_deref() == Some("drill-7"))
         .expect("drill incident");
     assert_ne!(drill.id, real);
+    // kept out of the real statistics
+    let counts = store.alert_counts("/").await.unwrap();
+    assert_eq!(counts.iter().map(|c| c.count).sum::<i64>(), 1, "{counts:?}");
     let (_, pb) = coord.import(data("block.json")).await;
     let (_, started) = coord
         .post(

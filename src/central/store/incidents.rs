@@ -228,7 +228,7 @@ impl Store {
              CAST(AVG(i.created_at - i.first_seen) / 1000000.0 AS DOUBLE PRECISION) AS mttd, \
              {} AS mtta, {} AS mttc, {} AS mttr \
              FROM incidents i JOIN units u ON u.id = i.unit_id \
-             WHERE u.path LIKE $1 AND i.created_at >= $2 \
+             WHERE u.path LIKE $1 AND i.created_at >= $2 AND i.drill IS NULL \
              GROUP BY u.name, u.title ORDER BY u.name",
             mean("i.acknowledged_at, i.contained_at, i.resolved_at, i.closed_at"),
             mean("i.contained_at, i.resolved_at, i.closed_at"),

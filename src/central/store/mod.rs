@@ -1121,7 +1121,7 @@ impl Store {
         let scope = format!("{scope_path}%");
         Ok(dispatch!(self, p => sqlx::query_as::<_, UnitSeverityCount>(
             "SELECT u.name AS unit, u.title AS unit_title, a.severity, COUNT(*) AS count \
-             FROM alerts a JOIN units u ON u.id = a.unit_id WHERE u.path LIKE $1 \
+             FROM alerts a JOIN units u ON u.id = a.unit_id WHERE u.path LIKE $1 AND a.drill IS NULL \
              GROUP BY u.name, u.title, a.severity ORDER BY u.name, a.severity")
             .bind(&scope).fetch_all(p).await?))
     }
