@@ -954,3 +954,50 @@ async fn drill_actions_are_simulated(store: Store) {
     );
 }
 on_both_backends!(drill_simulated, super::drill_actions_are_simulated);
+
+/// A run that fails runs its `workflow_exception` steps once, with the
+/// reason in `__canhgac_exception__`, and then ends as failed.
+async fn exception_path(store: Store) {
+    let (coord, _, _, id) = setup(&store, fast_config()).await;
+    let mut doc: Value = serde_json::from_str(&data("bad-condition.json")).unwrap();
+    let coordinator = doc["agent_definitions"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .find(|k| k.starts_with("individual--"))
+        .cloned()
+        .unwrap();
+    let exc = "action--0e0e0e0e-0000-4000-8000-000000000001";
+    doc["id"] = json!("playbook--0e0e0e0e-0000-4000-8000-0000000000ff");
+    doc["workflow_exception"] = json!(exc);
+    doc["workflow"][exc] = json!({
+        "type": "action", "name": "Handle the failure", "agent": coordinator,
+        "description": "Why: __canhgac_exception__",
+        "commands": [{"type": "manual", "command": "Tell the coordinator"}],
+        "on_completion": doc["workflow"].as_object().unwrap().keys().find(|k| k.starts_with("end--")).cloned().unwrap()
+    });
+    let (code, pb) = coord.import(doc.to_string()).await;
+    assert_eq!(code, StatusCode::CREATED, "{pb:#}");
+    let (_, started) = coord
+        .post(
+            &format!("/api/v1/incidents/{id}/playbooks"),
+            json!({"playbook": pb["cacao_id"]}),
+        )
+        .await;
+    let run = started["run"].as_i64().unwrap();
+    let task = coord.wait_task(run, "Handle the failure").await;
+    assert!(
+        task["description"].as_str().unwrap().contains("as numbers"),
+        "{task}"
+    );
+    coord
+        .post(&format!("/api/v1/tasks/{}/done", task["id"]), json!({}))
+        .await;
+    let r = coord.wait_run(run, "failed").await;
+    assert!(
+        r["run"]["error"].as_str().unwrap().contains("as numbers"),
+        "{:#}",
+        r["run"]
+    );
+}
+on_both_backends!(exception, super::exception_path);

@@ -26,6 +26,9 @@ use crate::central::SharedState;
 use crate::central::store::playbooks::{NewTask, RunRow, RunStepRow};
 use crate::central::store::{IncidentRow, StoreError, User, now_micros};
 
+/// Holds why a run failed while its `workflow_exception` path runs.
+pub const EXCEPTION_VAR: &str = "__canhgac_exception__";
+
 /// Most rounds of a while step.
 pub const MAX_ITERATIONS: i64 = 100;
 
@@ -945,8 +948,41 @@ async fn branch_ended(
     result: &str,
 ) -> Result<(), StoreError> {
     let Some(parent) = parent else {
+        // the main line ended; a failure first runs `workflow_exception`,
+        // once, with the reason in `__canhgac_exception__`
+        let mut vars: Map<String, Value> = serde_json::from_str(&run.variables).unwrap_or_default();
+        if let Some(first) = vars.get(EXCEPTION_VAR).and_then(Value::as_str) {
+            let first = first.to_string();
+            return end_run(state, run, "failed", Some(&first)).await;
+        }
         if ok {
             return end_run(state, run, "completed", None).await;
+        }
+        if let Ok(pb) = playbook_of(state, run.playbook_id).await
+            && let Some(e) = &pb.workflow_exception
+        {
+            vars.insert(EXCEPTION_VAR.into(), Value::String(result.to_string()));
+            state
+                .store
+                .set_run_variables(run.id, &Value::Object(vars).to_string())
+                .await?;
+            let delay = pb.steps.get(e).map(|s| s.delay_ms).unwrap_or(0);
+            state
+                .store
+                .add_step(run.id, e, now_micros() + ms_to_micros(delay))
+                .await?;
+            let _ = state
+                .store
+                .timeline_add(
+                    run.incident_id,
+                    "system",
+                    "playbook",
+                    &format!("workflow_exception after: {result}"),
+                    &json!({ "run": run.id, "msg": "tl-exception", "args": { "reason": result } }),
+                )
+                .await;
+            state.engine.wake();
+            return Ok(());
         }
         return end_run(state, run, "failed", Some(result)).await;
     };

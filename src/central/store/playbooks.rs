@@ -290,6 +290,24 @@ impl Store {
         )
     }
 
+    /// Makes a step of the main line ready (a run's `workflow_exception`).
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn add_step(
+        &self,
+        run_id: i64,
+        step_id: &str,
+        not_before: i64,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, p => { sqlx::query(
+            "INSERT INTO run_steps (run_id, step_id, parent, status, not_before, created_at) \
+             VALUES ($1, $2, NULL, 'ready', $3, $4)")
+            .bind(run_id).bind(step_id).bind(not_before).bind(now_micros())
+            .execute(p).await?; });
+        Ok(())
+    }
+
     /// After a restart: steps caught running go back to ready (run again).
     ///
     /// # Errors

@@ -287,3 +287,4 @@ tl-playbook-ended = Playbook { $status }: { $name } { $error }
 tl-task-opened = { $step }: task for { $role }
 tl-task-done = Task done: { $title }
 tl-task-answered = Task done: { $title } — answer: { $answer }
+tl-exception = The playbook failed ({ $reason }); running its exception steps

@@ -287,3 +287,4 @@ tl-playbook-ended = Kịch bản { $status }: { $name } { $error }
 tl-task-opened = { $step }: giao việc cho { $role }
 tl-task-done = Đã xong việc: { $title }
 tl-task-answered = Đã xong việc: { $title } — trả lời: { $answer }
+tl-exception = Kịch bản gặp lỗi ({ $reason }); đang chạy các bước xử lý ngoại lệ
