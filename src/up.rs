@@ -161,6 +161,13 @@ pub async fn run_demo(listen: &str, data_dir: &Path) -> Result<(), UpError> {
     write(&pcap, DEMO_PCAP)?;
     write(&log, DEMO_LOG.as_bytes())?;
     write(&rules_path, DEMO_RULES.as_bytes())?;
+    // the Sigma rules drills are detected with: the sensor runs them over
+    // logs (and drill injects), central correlates their matches
+    let sigma_dir = demo_dir.join("sigma");
+    for (name, text) in crate::central::drill::library::DRILL_SIGMA {
+        write(&sigma_dir.join(name), text.as_bytes())?;
+    }
+    cfg.correlation.rules = vec![sigma_dir.clone()];
 
     let addr: SocketAddr = listen.parse().map_err(|_| UpError::Listen {
         addr: listen.to_string(),
@@ -214,6 +221,7 @@ pub async fn run_demo(listen: &str, data_dir: &Path) -> Result<(), UpError> {
         },
         logs: sensor::LogsSection {
             files: vec![log],
+            sigma: vec![sigma_dir],
             ..Default::default()
         },
         // files carried in the demo traffic are scanned with the bundled set

@@ -94,6 +94,10 @@ pub const KINDS: &[&str] = &[
     "drill_inject",
 ];
 
+/// The largest capture a drill inject may carry (it travels in the
+/// command's JSON).
+pub const MAX_DRILL_PCAP: usize = 8 * 1024 * 1024;
+
 /// Checks a command's arguments before it is queued.
 ///
 /// # Errors
@@ -122,14 +126,34 @@ pub async fn check_command(store: &Store, kind: &str, args: &Value) -> Result<()
         }
         "drill_inject" => {
             s("drill").ok_or("drill_inject needs `drill` (the drill run id)")?;
-            let lines = args
-                .get("log_lines")
-                .and_then(Value::as_array)
-                .ok_or("drill_inject needs `log_lines` (a list of log lines)")?;
-            if lines.iter().any(|l| !l.is_string()) {
-                return Err("`log_lines` must hold strings".into());
+            match (args.get("log_lines"), s("pcap_b64")) {
+                (Some(lines), None) => {
+                    let lines = lines
+                        .as_array()
+                        .ok_or("`log_lines` is a list of log lines")?;
+                    if lines.iter().any(|l| !l.is_string()) {
+                        return Err("`log_lines` must hold strings".into());
+                    }
+                    Ok(())
+                }
+                (None, Some(b64)) => {
+                    use base64::Engine as _;
+                    let data = base64::engine::general_purpose::STANDARD
+                        .decode(b64)
+                        .map_err(|e| format!("`pcap_b64` is not base64: {e}"))?;
+                    if data.len() > MAX_DRILL_PCAP {
+                        return Err(format!(
+                            "`pcap_b64`: the capture is {} bytes; at most {MAX_DRILL_PCAP}",
+                            data.len()
+                        ));
+                    }
+                    Ok(())
+                }
+                _ => Err(
+                    "drill_inject needs either `log_lines` (a list of log lines) or `pcap_b64` (a capture)"
+                        .into(),
+                ),
             }
-            Ok(())
         }
         other => Err(format!(
             "unknown command kind {other:?}; expected one of {}",

@@ -55,6 +55,8 @@ pub struct CentralConfig {
     pub playbooks: playbook::PlaybooksConfig,
     #[serde(default)]
     pub notify: notify::NotifyConfig,
+    #[serde(default)]
+    pub drills: drill::DrillsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -347,6 +349,8 @@ pub struct AppState {
     pub waiters: fleet::Waiters,
     /// The playbook engine's parsed playbooks and wake-up.
     pub engine: playbook::engine::Engine,
+    /// The drill scenarios on offer.
+    pub drills: drill::library::Library,
 }
 
 /// Shared state handle.
@@ -362,6 +366,7 @@ impl AppState {
             tls_ca: std::sync::OnceLock::new(),
             waiters: fleet::Waiters::default(),
             engine: playbook::engine::Engine::default(),
+            drills: drill::library::Library::load(config.drills.dir.as_deref()),
             config,
             metrics: Metrics::default(),
             i18n: console::I18n::load(),
@@ -391,6 +396,7 @@ pub async fn serve(
     correlate::start(state.clone()).await;
     fleet::start_watch(state.clone());
     playbook::start(state.clone()).await;
+    drill::run::start(state.clone());
     incident::start_overdue_watch(state.clone());
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
@@ -444,6 +450,7 @@ pub async fn serve_tls(
     correlate::start(state.clone()).await;
     fleet::start_watch(state.clone());
     playbook::start(state.clone()).await;
+    drill::run::start(state.clone());
     incident::start_overdue_watch(state.clone());
     let handle = axum_server::Handle::new();
     let h = handle.clone();

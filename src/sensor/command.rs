@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::link::Link;
-use super::pipeline::Identity;
+use super::pipeline::{Identity, Pipeline};
 use super::spool::{Full, Spool};
 use super::{SensorConfig, SigmaSwap, Swap};
 use crate::central::fleet::WireCommand;
@@ -459,14 +459,17 @@ impl Runner {
         }
     }
 
-    /// Feeds a drill's log lines through this sensor's own detection,
-    /// tagged with the drill run id (never onto the network).
+    /// Feeds a drill's log lines or capture through this sensor's own
+    /// detection, tagged with the drill run id (never onto the network).
     fn drill_inject(&self, args: &Value) -> Result<Value, String> {
         let drill = args
             .get("drill")
             .and_then(Value::as_str)
             .ok_or("missing `drill`")?
             .to_string();
+        if let Some(b64) = args.get("pcap_b64").and_then(Value::as_str) {
+            return self.drill_pcap(&drill, b64);
+        }
         let lines = args
             .get("log_lines")
             .and_then(Value::as_array)
@@ -495,6 +498,89 @@ impl Runner {
             return Err("the spool could not take the drill's events".into());
         }
         Ok(json!({ "drill": drill, "lines": lines.len(), "alerts": alerts }))
+    }
+
+    /// Replays a drill's capture through a pipeline of its own with this
+    /// sensor's signatures and YARA rules, packet times moved to now (so
+    /// the drill's clock and the alerts agree), every event tagged.
+    fn drill_pcap(&self, drill: &str, b64: &str) -> Result<Value, String> {
+        use crate::detect::yara::FileScanner;
+        use crate::detect::yara::service::{ScanCounters, SharedCache, scan_item};
+        use base64::Engine as _;
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| format!("`pcap_b64` is not base64: {e}"))?;
+        if data.len() > crate::central::fleet::MAX_DRILL_PCAP {
+            return Err(format!("the capture is {} bytes; too large", data.len()));
+        }
+        let path = self.cfg.sensor.state_dir.join(format!(
+            "drill-{}-{}.pcap",
+            drill
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<String>(),
+            chrono::Utc::now().timestamp_micros()
+        ));
+        std::fs::write(&path, &data).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut pcfg = self.cfg.rules.pipeline_config()?;
+        let yara = self.yara.as_ref().map(|h| h.current());
+        if yara.is_some() {
+            pcfg.extract_files = pcfg
+                .extract_files
+                .max(usize::try_from(self.cfg.files.extract_max_size).unwrap_or(usize::MAX));
+        }
+        let mut pipeline =
+            Pipeline::with_config(self.signatures.load(), self.identity.clone(), pcfg);
+        let mut scanner = match &yara {
+            Some((_, rules)) => Some(FileScanner::new(rules, 10).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let generation = yara.as_ref().map_or(0, |(g, _)| *g);
+        let cache = SharedCache::new(64);
+        let counters = ScanCounters::default();
+        let settings = self.cfg.files.settings();
+        let now = chrono::Utc::now().timestamp_micros();
+        let mut shift: Option<i64> = None;
+        let mut events: Vec<Event> = Vec::new();
+        let mut scan = |pipeline: &mut Pipeline, events: &mut Vec<Event>| {
+            for item in pipeline.extracted.drain(..) {
+                if let Some(sc) = scanner.as_mut() {
+                    events.extend(scan_item(
+                        sc, generation, &cache, &settings, &counters, &item,
+                    ));
+                }
+            }
+        };
+        let read = crate::capture::read_file(&path, |pkt| {
+            let d = *shift.get_or_insert(now - pkt.ts_micros);
+            let moved = crate::capture::RawPacket {
+                ts_micros: pkt.ts_micros + d,
+                ..pkt
+            };
+            pipeline.process(&moved, &mut events);
+            scan(&mut pipeline, &mut events);
+        });
+        let _ = std::fs::remove_file(&path);
+        let stats = read.map_err(|e| format!("the drill's capture: {e}"))?;
+        pipeline.finish(&mut events);
+        scan(&mut pipeline, &mut events);
+        let mut alerts = 0;
+        for ev in &mut events {
+            ev.drill = Some(drill.to_string());
+            if ev.sensor_id.is_none() {
+                ev.sensor_id = self.identity.sensor_id.clone();
+                ev.unit = self.identity.unit.clone();
+            }
+            if ev.event_type == "alert" {
+                alerts += 1;
+            }
+        }
+        if !self.spool.append_at(&events, None, Full::Wait) {
+            return Err("the spool could not take the drill's events".into());
+        }
+        Ok(
+            json!({ "drill": drill, "packets": stats.packets, "events": events.len(), "alerts": alerts }),
+        )
     }
 }
 

@@ -757,6 +757,16 @@ pub async fn run(
             for t in &syslog {
                 t.abort();
             }
+            if cfg.sensor.linger {
+                // the shipper keeps going: commands (drill injects) add
+                // events after the files are done
+                tracing::info!(
+                    "files replayed; still answering central until stopped ([sensor] linger)"
+                );
+                while !stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
             spool.close_input();
             (c, shipper.await)
         }
@@ -770,12 +780,6 @@ pub async fn run(
         }
     };
     spool.sync();
-    if cfg.sensor.linger {
-        tracing::info!("files replayed; still answering central until stopped ([sensor] linger)");
-        while !stop.load(Ordering::Relaxed) {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
     // a last heartbeat, so central's figures include the end of the run
     link::heartbeat_once(&link, &spool, &counters, &signatures, &sigma).await;
     for t in background {

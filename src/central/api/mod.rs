@@ -27,6 +27,7 @@ use super::store::{ListFilter, Sensor, User};
 use super::{AppError, SharedState, auth};
 use crate::event::{Event, parse_timestamp};
 
+pub mod drills;
 pub mod incidents;
 pub mod playbooks;
 
@@ -61,6 +62,13 @@ pub fn routes(state: SharedState) -> Router {
         .route("/api/v1/incidents/{id}/report", get(playbooks::report))
         .route("/api/v1/playbooks/validate", post(playbooks::validate))
         .route("/api/v1/playbooks/{key}", get(playbooks::export))
+        .route("/api/v1/drills", get(drills::list).post(drills::schedule))
+        .route("/api/v1/drills/scenarios", get(drills::scenarios))
+        .route("/api/v1/drills/leaderboard", get(drills::standings))
+        .route("/api/v1/drills/{id}", get(drills::get))
+        .route("/api/v1/drills/{id}/control", post(drills::control))
+        .route("/api/v1/drills/{id}/answers", post(drills::answer))
+        .route("/api/v1/drills/{id}/report", get(drills::report))
         .route("/api/v1/runs/{id}", get(playbooks::get_run))
         .route("/api/v1/runs/{id}/abort", post(playbooks::abort_run))
         .route("/api/v1/tasks", get(playbooks::list_tasks))

@@ -50,7 +50,7 @@ impl Lang {
         }
     }
 
-    fn code(self) -> &'static str {
+    pub(super) fn code(self) -> &'static str {
         match self {
             Lang::Vi => "vi",
             Lang::En => "en",
@@ -177,6 +177,8 @@ struct IncidentView {
     serious: bool,
     /// Response times and due times, for the incident page.
     times: Vec<(String, String)>,
+    /// The drill run that opened it (a drill incident), empty otherwise.
+    drill: String,
 }
 
 struct CountView {
@@ -309,6 +311,13 @@ pub fn routes(state: SharedState) -> Router {
         .route("/sensors/{name}", get(sensors::page))
         .route("/sensors/{name}/commands", post(sensors::queue))
         .route("/sensors/{name}/revoke", post(sensors::revoke))
+        .route("/drills", get(drills::list).post(drills::schedule))
+        .route("/drills/leaderboard", get(drills::standings))
+        .route("/drills/{id}", get(drills::page))
+        .route("/drills/{id}/control", post(drills::control))
+        .route("/drills/{id}/answer", post(drills::answer))
+        .route("/drills/{id}/report", get(drills::report_html))
+        .route("/drills/{id}/report.pdf", get(drills::report_pdf))
         .route("/lang/{lang}", get(set_lang))
         .route("/static/app.css", get(css))
         .layer(middleware::map_response(security_headers))
@@ -510,6 +519,7 @@ fn incident_view(
     IncidentView {
         overdue,
         times,
+        drill: i.drill.clone().unwrap_or_default(),
         asset: i.asset.clone().unwrap_or_default(),
         serious: i.serious != 0,
         id: i.id,
@@ -991,6 +1001,7 @@ async fn css() -> Response {
 }
 
 mod assets;
+mod drills;
 mod incident_actions;
 mod playbooks;
 mod sensors;

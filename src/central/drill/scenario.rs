@@ -55,7 +55,10 @@ pub enum Payload {
         log_kind: Option<String>,
     },
     Pcap {
+        /// The file name as the scenario gives it.
         file: PathBuf,
+        /// The capture.
+        data: Vec<u8>,
     },
     Message(Text),
     Conditions(Text),
@@ -67,6 +70,18 @@ pub struct Inject {
     pub id: String,
     pub when: When,
     pub payload: Payload,
+    /// A question the team answers in the console (message and
+    /// conditions injects; tabletop drills are scored on them).
+    pub question: Option<Question>,
+}
+
+/// A multiple-choice question asked with an inject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    pub text: Text,
+    pub choices: Vec<Text>,
+    /// The right choice, from 0.
+    pub answer: usize,
 }
 
 /// What the team should achieve.
@@ -80,6 +95,9 @@ pub struct Expected {
     pub playbook: String,
     /// canhgac actions the run must perform.
     pub key_steps: Vec<String>,
+    /// The attacking addresses: a block of any other address is a wrong
+    /// target. Empty: the sources of the drill's own alerts.
+    pub attackers: Vec<String>,
 }
 
 /// A scenario.
@@ -101,7 +119,7 @@ pub struct Scenario {
 }
 
 /// The default points (see `docs/drills.md`).
-pub const SCORING: [(&str, i64); 10] = [
+pub const SCORING: [(&str, i64); 11] = [
     ("detected", 10),
     ("acknowledged", 10),
     ("category", 10),
@@ -112,6 +130,7 @@ pub const SCORING: [(&str, i64); 10] = [
     ("report", 15),
     ("missed_step", -5),
     ("wrong_target", -10),
+    ("answer", 10),
 ];
 
 /// The ids shipped rules can produce, to check expected detections against.
@@ -189,9 +208,12 @@ impl KnownRules {
     }
 }
 
+/// Reads a file a scenario names (relative to the scenario's folder).
+pub type Files<'a> = &'a dyn Fn(&str) -> Result<Vec<u8>, String>;
+
 struct Ctx<'a> {
     diags: Vec<Diagnostic>,
-    base: &'a Path,
+    files: Files<'a>,
 }
 
 impl Ctx<'_> {
@@ -275,18 +297,28 @@ pub fn load(path: &Path, rules: Option<&KnownRules>) -> Result<Scenario, Vec<Dia
         .and_then(|s| s.to_str())
         .unwrap_or_default()
         .to_string();
-    let base = path.parent().unwrap_or(Path::new("."));
-    parse(&name, &text, base, rules)
+    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let files = move |rel: &str| -> Result<Vec<u8>, String> {
+        let p = Path::new(rel);
+        if !p
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err("must be a path inside the scenarios folder".into());
+        }
+        std::fs::read(base.join(p)).map_err(|e| e.to_string())
+    };
+    parse(&name, &text, &files, rules)
 }
 
-/// [`load`] for a text; files are looked up under `base`.
+/// [`load`] for a text; the files it names are read with `files`.
 ///
 /// # Errors
 /// Every problem found.
 pub fn parse(
     name: &str,
     text: &str,
-    base: &Path,
+    files: Files<'_>,
     rules: Option<&KnownRules>,
 ) -> Result<Scenario, Vec<Diagnostic>> {
     let docs = yaml::parse(text).map_err(|e| {
@@ -308,7 +340,7 @@ pub fn parse(
     };
     let mut c = Ctx {
         diags: Vec::new(),
-        base,
+        files,
     };
     let Node::Map { entries, pos } = root else {
         return Err(vec![Diagnostic {
@@ -480,7 +512,16 @@ fn injects(c: &mut Ctx<'_>, root: &Node, top: Pos, tabletop: bool) -> Vec<Inject
             let key = k.as_str().unwrap_or_default();
             if !matches!(
                 key,
-                "id" | "at" | "after" | "kind" | "file" | "lines" | "log_kind" | "text"
+                "id" | "at"
+                    | "after"
+                    | "kind"
+                    | "file"
+                    | "lines"
+                    | "log_kind"
+                    | "text"
+                    | "question"
+                    | "choices"
+                    | "answer"
             ) {
                 c.err(k.pos(), format!("unknown inject key `{key}`"));
             }
@@ -527,9 +568,8 @@ fn injects(c: &mut Ctx<'_>, root: &Node, top: Pos, tabletop: bool) -> Vec<Inject
                 let lines: Vec<String> = match (it.get("file"), it.get("lines")) {
                     (Some(f), None) => {
                         let rel = f.as_str().unwrap_or_default();
-                        let path = c.base.join(rel);
-                        match std::fs::read_to_string(&path) {
-                            Ok(t) => t
+                        match (c.files)(rel) {
+                            Ok(t) => String::from_utf8_lossy(&t)
                                 .lines()
                                 .filter(|l| !l.trim().is_empty())
                                 .map(str::to_string)
@@ -570,11 +610,33 @@ fn injects(c: &mut Ctx<'_>, root: &Node, top: Pos, tabletop: bool) -> Vec<Inject
                     continue;
                 };
                 let rel = f.as_str().unwrap_or_default();
-                let path = c.base.join(rel);
-                if !path.is_file() {
-                    c.err(f.pos(), format!("capture {rel} does not exist"));
+                let data = match (c.files)(rel) {
+                    Ok(d)
+                        if d.len() >= 24
+                            && matches!(
+                                d[..4],
+                                [0xd4, 0xc3, 0xb2, 0xa1]
+                                    | [0xa1, 0xb2, 0xc3, 0xd4]
+                                    | [0x4d, 0x3c, 0xb2, 0xa1]
+                                    | [0xa1, 0xb2, 0x3c, 0x4d]
+                                    | [0x0a, 0x0d, 0x0d, 0x0a]
+                            ) =>
+                    {
+                        d
+                    }
+                    Ok(_) => {
+                        c.err(f.pos(), format!("capture {rel} is not a pcap file"));
+                        Vec::new()
+                    }
+                    Err(e) => {
+                        c.err(f.pos(), format!("capture {rel}: {e}"));
+                        Vec::new()
+                    }
+                };
+                Payload::Pcap {
+                    file: PathBuf::from(rel),
+                    data,
                 }
-                Payload::Pcap { file: path }
             }
             "message" | "conditions" => {
                 let t = text_of(c, it.get("text"), p, "text");
@@ -601,13 +663,71 @@ fn injects(c: &mut Ctx<'_>, root: &Node, top: Pos, tabletop: bool) -> Vec<Inject
                 ),
             );
         }
+        let question = question(c, it, id, &payload);
         out.push(Inject {
             id: id.to_string(),
             when,
             payload,
+            question,
         });
     }
     out
+}
+
+fn question(c: &mut Ctx<'_>, it: &Node, id: &str, payload: &Payload) -> Option<Question> {
+    let q = it.get("question")?;
+    if !matches!(payload, Payload::Message(_) | Payload::Conditions(_)) {
+        c.err(
+            q.pos(),
+            format!("inject `{id}`: only message and conditions injects ask questions"),
+        );
+        return None;
+    }
+    let text = text_of(c, Some(q), q.pos(), "question");
+    let choices: Vec<Text> = match it.get("choices") {
+        Some(Node::Seq { items, .. }) if items.len() >= 2 => items
+            .iter()
+            .map(|n| text_of(c, Some(n), n.pos(), "choices[]"))
+            .collect(),
+        Some(n) => {
+            c.err(
+                n.pos(),
+                "`choices` is a list of at least two answers (vi, en)",
+            );
+            return None;
+        }
+        None => {
+            c.err(
+                q.pos(),
+                format!("inject `{id}`: a question needs `choices`"),
+            );
+            return None;
+        }
+    };
+    let answer = match it.get("answer") {
+        Some(n) => match n.as_str().and_then(|s| s.trim().parse::<usize>().ok()) {
+            Some(a) if (1..=choices.len()).contains(&a) => a - 1,
+            _ => {
+                c.err(
+                    n.pos(),
+                    format!(
+                        "`answer` is the number of the right choice, 1 to {}",
+                        choices.len()
+                    ),
+                );
+                return None;
+            }
+        },
+        None => {
+            c.err(q.pos(), format!("inject `{id}`: a question needs `answer`"));
+            return None;
+        }
+    };
+    Some(Question {
+        text,
+        choices,
+        answer,
+    })
 }
 
 fn expected(c: &mut Ctx<'_>, root: &Node, rules: Option<&KnownRules>, tabletop: bool) -> Expected {
@@ -631,7 +751,7 @@ fn expected(c: &mut Ctx<'_>, root: &Node, rules: Option<&KnownRules>, tabletop: 
         let key = k.as_str().unwrap_or_default();
         if !matches!(
             key,
-            "detections" | "category" | "severity_max" | "playbook" | "key_steps"
+            "detections" | "category" | "severity_max" | "playbook" | "key_steps" | "attackers"
         ) {
             c.err(k.pos(), format!("unknown key `expected.{key}`"));
         }
@@ -706,6 +826,20 @@ fn expected(c: &mut Ctx<'_>, root: &Node, rules: Option<&KnownRules>, tabletop: 
         }
         None => c.err(x.pos(), "`expected.playbook` is missing"),
     }
+    match x.get("attackers") {
+        Some(Node::Seq { items, .. }) => {
+            for a in items {
+                let v = a.as_str().unwrap_or_default().trim();
+                if v.parse::<std::net::IpAddr>().is_ok() {
+                    e.attackers.push(v.to_string());
+                } else {
+                    c.err(a.pos(), format!("attacker `{v}` is not an IP address"));
+                }
+            }
+        }
+        Some(n) => c.err(n.pos(), "`expected.attackers` is a list of IP addresses"),
+        None => {}
+    }
     if let Some(Node::Seq { items, .. }) = x.get("key_steps") {
         for s in items {
             let a = s.as_str().unwrap_or_default();
@@ -758,6 +892,10 @@ expected:
   key_steps: [block]
 "#;
 
+    fn no_files(rel: &str) -> Result<Vec<u8>, String> {
+        Err(format!("{rel}: no files in this test"))
+    }
+
     fn known() -> KnownRules {
         let mut k = KnownRules::default();
         k.sids.insert(1);
@@ -766,7 +904,7 @@ expected:
 
     #[test]
     fn a_good_scenario_loads() {
-        let s = parse("t", GOOD, Path::new("."), Some(&known())).expect("valid");
+        let s = parse("t", GOOD, &no_files, Some(&known())).expect("valid");
         assert_eq!(s.injects.len(), 2);
         assert_eq!(s.injects[1].when, When::AfterInject("a".into()));
         assert_eq!(
@@ -781,7 +919,7 @@ expected:
             .replace("after: inject:a", "after: inject:zz")
             .replace("category: brute-force", "category: hacking")
             .replace("'sid:1'", "'sid:2'");
-        let errs = parse("t", &bad, Path::new("."), Some(&known())).expect_err("invalid");
+        let errs = parse("t", &bad, &no_files, Some(&known())).expect_err("invalid");
         let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
         assert!(
             text.iter()
@@ -801,7 +939,7 @@ expected:
     #[test]
     fn tabletop_takes_no_traffic() {
         let t = GOOD.replace("mode: sensor", "mode: tabletop");
-        let errs = parse("t", &t, Path::new("."), None).expect_err("invalid");
+        let errs = parse("t", &t, &no_files, None).expect_err("invalid");
         assert!(errs.iter().any(|e| e.message.contains("tabletop")));
     }
 

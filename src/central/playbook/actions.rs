@@ -78,25 +78,48 @@ pub async fn run(
 ) -> Outcome {
     let action = field(cmd, "command").unwrap_or_default();
     // a drill acts on nothing outside canhgac: what would happen is shown
-    if let Some(drill) = &inc.drill
-        && matches!(
+    if let Some(drill) = &inc.drill {
+        let r = if action == "report" {
+            // the report is filed in canhgac (it is part of the exercise)
+            // but sent to nobody
+            report(state, inc, cmd, false)
+                .await
+                .map(|s| format!("DRILL {drill}: {s}; simulated, not sent"))
+        } else if matches!(
             action,
-            "block" | "unblock" | "email" | "webhook" | "report" | "escalate"
-        )
-    {
-        let what = match action {
-            "block" | "unblock" => format!("{action} {}", field(cmd, "address").unwrap_or("?")),
-            "email" => format!("mail to {}", recipients(cmd.get("to")).join(", ")),
-            "report" => "notification report to the authority".to_string(),
-            other => other.to_string(),
+            "block" | "unblock" | "email" | "webhook" | "escalate"
+        ) {
+            let what = match action {
+                "block" | "unblock" => {
+                    format!("{action} {}", field(cmd, "address").unwrap_or("?"))
+                }
+                "email" => format!("mail to {}", recipients(cmd.get("to")).join(", ")),
+                other => other.to_string(),
+            };
+            Ok(format!("DRILL {drill}: simulated, not done: {what}"))
+        } else {
+            match action {
+                "set" => set(state, inc, cmd).await,
+                other => Err(format!("unknown canhgac action {other:?}")),
+            }
         };
-        return Outcome::Done(Ok(format!("DRILL {drill}: simulated, not done: {what}")));
+        if let Ok(summary) = &r {
+            crate::central::drill::note_action(
+                state,
+                drill,
+                action,
+                field(cmd, "address"),
+                summary,
+            )
+            .await;
+        }
+        return Outcome::Done(r);
     }
     let r = match action {
         "block" | "unblock" => return sensor_action(state, inc, action, cmd).await,
         "email" => email(state, cmd).await,
         "webhook" => webhook(state, inc, pb, step, cmd).await,
-        "report" => report(state, inc, cmd).await,
+        "report" => report(state, inc, cmd, true).await,
         "set" => set(state, inc, cmd).await,
         "escalate" => escalate(state, inc, cmd).await,
         other => Err(format!("unknown canhgac action {other:?}")),
@@ -278,11 +301,19 @@ async fn webhook(
     crate::central::notify::post_webhook(&url, &body).await
 }
 
-async fn report(state: &SharedState, inc: &IncidentRow, cmd: &Value) -> Result<String, String> {
+async fn report(
+    state: &SharedState,
+    inc: &IncidentRow,
+    cmd: &Value,
+    send: bool,
+) -> Result<String, String> {
     let cfg = &state.config.playbooks;
     let mut to = recipients(cmd.get("to"));
     if to.is_empty() {
         to = cfg.report_recipients.clone();
+    }
+    if !send {
+        to.clear();
     }
     let now = now_micros();
     state
@@ -310,6 +341,12 @@ async fn report(state: &SharedState, inc: &IncidentRow, cmd: &Value) -> Result<S
     } else {
         ""
     };
+    if !send {
+        return Ok(format!(
+            "notification report filed in canhgac as {name} (sha256 {}){late}",
+            &row.sha256[..16.min(row.sha256.len())]
+        ));
+    }
     if to.is_empty() {
         return Ok(format!(
             "notification report filed in canhgac as {name} (sha256 {}){late}; no recipients set ([playbooks] report_recipients), nothing sent",

@@ -1128,6 +1128,7 @@ impl Store {
 }
 
 mod audit;
+pub mod drills;
 mod fleet;
 pub mod incidents;
 pub mod playbooks;
