@@ -213,16 +213,6 @@ pub(super) async fn list(State(state): State<SharedState>, headers: HeaderMap) -
     list_page(&state, &headers, &user, csrf, None).await
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct ScheduleForm {
-    csrf: String,
-    scenario: String,
-    /// Unit names, comma separated (a multiple select sends one per unit;
-    /// see [`schedule`]).
-    #[serde(default)]
-    start_at: String,
-}
-
 pub(super) async fn schedule(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -238,17 +228,13 @@ pub(super) async fn schedule(
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
-    let f = ScheduleForm {
-        csrf: get("csrf"),
-        scenario: get("scenario"),
-        start_at: get("start_at"),
-    };
+    let (form_csrf, scenario, start_at) = (get("csrf"), get("scenario"), get("start_at"));
     let units: Vec<String> = pairs
         .iter()
         .filter(|(n, _)| n == "units")
         .map(|(_, v)| v.clone())
         .collect();
-    if !auth::same_secret(&csrf, &f.csrf) {
+    if !auth::same_secret(&csrf, &form_csrf) {
         return (StatusCode::FORBIDDEN, "CSRF token mismatch").into_response();
     }
     if !can_coordinate(&user) {
@@ -258,17 +244,17 @@ pub(super) async fn schedule(
         )
             .into_response();
     }
-    let at = if f.start_at.trim().is_empty() {
+    let at = if start_at.trim().is_empty() {
         None
     } else {
-        match parse_start(&f.start_at) {
+        match parse_start(&start_at) {
             Ok(a) => Some(a),
             Err(e) => return list_page(&state, &headers, &user, csrf, Some(e)).await,
         }
     };
     match run::schedule(
         &state,
-        &f.scenario,
+        &scenario,
         &units,
         at,
         &user.username,
@@ -650,16 +636,16 @@ pub(super) struct ReportQuery {
     lang: Option<String>,
 }
 
-pub(super) async fn report_html(
-    State(state): State<SharedState>,
+async fn report(
+    state: SharedState,
     headers: HeaderMap,
-    Path(id): Path<i64>,
-    Query(q): Query<ReportQuery>,
+    id: i64,
+    q: ReportQuery,
+    format: &str,
 ) -> Response {
     let (user, _) = signed_in!(state, headers);
     let lang = q
         .lang
-        .clone()
         .unwrap_or_else(|| lang_of(&state, &headers).code().to_string());
     let link = format!("/drills/{id}/report.pdf?lang={lang}");
     report_response(
@@ -667,11 +653,20 @@ pub(super) async fn report_html(
         id,
         &user.unit_path,
         Some(&lang),
-        Some("html"),
+        Some(format),
         &link,
     )
     .await
     .unwrap_or_else(IntoResponse::into_response)
+}
+
+pub(super) async fn report_html(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Query(q): Query<ReportQuery>,
+) -> Response {
+    report(state, headers, id, q, "html").await
 }
 
 pub(super) async fn report_pdf(
@@ -680,12 +675,5 @@ pub(super) async fn report_pdf(
     Path(id): Path<i64>,
     Query(q): Query<ReportQuery>,
 ) -> Response {
-    let (user, _) = signed_in!(state, headers);
-    let lang = q
-        .lang
-        .clone()
-        .unwrap_or_else(|| lang_of(&state, &headers).code().to_string());
-    report_response(&state, id, &user.unit_path, Some(&lang), Some("pdf"), "")
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    report(state, headers, id, q, "pdf").await
 }
