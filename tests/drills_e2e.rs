@@ -510,6 +510,25 @@ async fn tabletop(store: Store) {
         )
         .await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
+    // the team judges the incident: category and severity (1..4 only)
+    let inc = v["incidents"][0].as_i64().unwrap();
+    let (code, b) = r
+        .coord
+        .post(
+            &format!("/api/v1/incidents/{inc}/fields"),
+            json!({ "category": "ransomware", "severity": 1 }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{b}");
+    assert_eq!(b["severity"], 1, "{b}");
+    let (code, b) = r
+        .coord
+        .post(
+            &format!("/api/v1/incidents/{inc}/fields"),
+            json!({ "severity": 7 }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{b}");
     // a sensor scenario cannot go to a unit with no sensor
     let (code, b) = r
         .coord
@@ -538,6 +557,18 @@ async fn tabletop(store: Store) {
     assert!(keys.contains(&"dsc-answer-ok"), "{v:#}");
     assert!(keys.contains(&"dsc-answer-none"), "{v:#}");
     assert!(!keys.contains(&"dsc-detected"), "{v:#}");
+    assert!(keys.contains(&"dsc-severity-ok"), "{v:#}");
+    assert!(keys.contains(&"dsc-category-ok"), "{v:#}");
+    // the reasons read in words, not ids
+    let (_, _, html) = r
+        .coord
+        .bytes(&format!("/api/v1/drills/{id}/report?format=html&lang=en"))
+        .await;
+    let html = String::from_utf8(html).unwrap();
+    assert!(
+        html.contains("Severity High (expected High or more severe)"),
+        "{html}"
+    );
     r.stop.store(true, Ordering::Relaxed);
 }
 

@@ -847,6 +847,9 @@ pub struct FieldsChange {
     /// Mark serious, for one of [`SERIOUS_REASONS`].
     #[serde(default)]
     pub serious_reason: Option<String>,
+    /// 1 (high) to 4 (info), as people judge it.
+    #[serde(default)]
+    pub severity: Option<i64>,
 }
 
 /// Changes category, TLP, tags, or marks the incident serious (then
@@ -904,7 +907,20 @@ pub async fn set_fields(
             SERIOUS_REASONS.join(", ")
         )));
     }
-    if category.is_none() && tlp.is_none() && tags.is_none() && reason.is_none() {
+    if let Some(v) = change.severity
+        && !(1..=4).contains(&v)
+    {
+        return Err(AttachError::Refused(format!(
+            "severity {v}: 1 (high), 2 (medium), 3 (low) or 4 (info)"
+        )));
+    }
+    let severity = change.severity.filter(|v| *v != inc.severity);
+    if category.is_none()
+        && tlp.is_none()
+        && tags.is_none()
+        && reason.is_none()
+        && severity.is_none()
+    {
         return Err(AttachError::Refused("nothing to change".into()));
     }
     let becomes_serious = reason.is_some() && inc.serious == 0;
@@ -914,12 +930,12 @@ pub async fn set_fields(
             category.as_deref(),
             tlp.as_deref(),
             tags.as_deref(),
-            None,
+            severity,
             reason.as_ref().map(|_| true),
             None,
         )
         .await?;
-    let details = serde_json::json!({ "category": category, "tlp": tlp, "tags": tags, "serious_reason": reason, "via": via });
+    let details = serde_json::json!({ "category": category, "tlp": tlp, "tags": tags, "severity": severity, "serious_reason": reason, "via": via });
     let mut what = Vec::new();
     if let Some(c) = &category {
         what.push(format!("category {c}"));
@@ -929,6 +945,9 @@ pub async fn set_fields(
     }
     if tags.is_some() {
         what.push("tags".to_string());
+    }
+    if let Some(v) = severity {
+        what.push(format!("severity {} → {v}", inc.severity));
     }
     if !what.is_empty() {
         store

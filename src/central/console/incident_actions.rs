@@ -190,6 +190,8 @@ pub(super) struct FieldsForm {
     tags: String,
     #[serde(default)]
     serious_reason: String,
+    #[serde(default)]
+    severity: String,
 }
 
 pub(super) async fn fields(
@@ -207,6 +209,8 @@ pub(super) async fn fields(
         tlp: Some(f.tlp),
         tags: (!f.tags.trim().is_empty()).then(|| serde_json::Value::String(f.tags)),
         serious_reason: Some(f.serious_reason),
+        // not a number: 0, which set_fields refuses with the range
+        severity: (!f.severity.trim().is_empty()).then(|| f.severity.trim().parse().unwrap_or(0)),
     };
     match incident::set_fields(&state, &acting.0, id, &change, "console").await {
         Ok(_) => Redirect::to(&format!("/incidents/{id}")).into_response(),

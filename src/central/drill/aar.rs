@@ -18,11 +18,23 @@ use crate::central::store::drills::{DrillEventRow, DrillRunRow};
 pub fn explain(i18n: &I18n, lang: Lang, l: &Line) -> String {
     let mut args = FluentArgs::new();
     for (k, v) in &l.args {
-        let v = if k == "item" {
-            i18n.get(lang, &format!("dsi-{v}"), None)
-        } else {
-            v.clone()
+        // ids in words: scoring items, categories, severities, actions
+        let label = match (l.item.as_str(), k.as_str()) {
+            (_, "item") => Some(format!("dsi-{v}")),
+            ("category", "category" | "got" | "want") if v != "—" => {
+                Some(format!("category-{v}"))
+            }
+            ("severity", "got" | "want") => match v.as_str() {
+                "1" => Some("severity-high".into()),
+                "2" => Some("severity-medium".into()),
+                "3" => Some("severity-low".into()),
+                "4" => Some("severity-info".into()),
+                _ => None,
+            },
+            (_, "step") => Some(format!("dsa-{v}")),
+            _ => None,
         };
+        let v = label.map_or_else(|| v.clone(), |id| i18n.get(lang, &id, None));
         args.set(k.clone(), v);
     }
     i18n.get(lang, &l.key, Some(&args))

@@ -149,7 +149,8 @@ async fn open_tabletop_incident(
         rev: 1,
         signature: format!("DRILL {}: {title}", run.id),
         category: "Tabletop drill".into(),
-        severity: 3,
+        // the team judges it: the incident starts at info
+        severity: 4,
         metadata: None,
         extra: Default::default(),
     });

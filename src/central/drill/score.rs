@@ -217,7 +217,9 @@ pub fn compute(sc: &Scenario, f: &Facts) -> Score {
             &[("got", got), ("want", sc.expected.category.clone())],
         ));
     }
-    if !sc.tabletop {
+    {
+        // the severity as it stands: the rules' judgement, or the team's
+        // if they changed it (a tabletop incident starts at 4, info)
         let sev = f.incidents.iter().map(|i| i.severity).min().unwrap_or(4);
         let (p, key) = if sev <= sc.expected.severity_max {
             (w("severity"), "dsc-severity-ok")

@@ -414,6 +414,13 @@ drev-other = Other
 drev-alert = Detection: { $signature } ({ $rule })
 
 ## Drill score
+dsa-block = block the address
+dsa-unblock = unblock the address
+dsa-email = mail
+dsa-webhook = webhook
+dsa-report = notification report
+dsa-set = set fields
+dsa-escalate = escalation
 dsi-detected = Detection
 dsi-acknowledged = Acknowledged
 dsi-category = Category

@@ -414,6 +414,13 @@ drev-other = Khác
 drev-alert = Phát hiện: { $signature } ({ $rule })
 
 ## Điểm diễn tập
+dsa-block = chặn địa chỉ
+dsa-unblock = bỏ chặn địa chỉ
+dsa-email = gửi thư
+dsa-webhook = gọi webhook
+dsa-report = báo cáo ban đầu
+dsa-set = cập nhật thông tin
+dsa-escalate = báo cáo cấp trên
 dsi-detected = Phát hiện
 dsi-acknowledged = Tiếp nhận
 dsi-category = Phân loại
