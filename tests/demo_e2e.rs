@@ -459,6 +459,45 @@ async fn chromium_logs_in_and_opens_the_demo_incident() {
     assert_eq!(d.text_of("#sensor-state").await.trim(), "Revoked");
     assert!(!d.source().await.contains("id=\"revoke-form\""));
 
+    // A tabletop drill from the console: schedule it, the first message
+    // arrives with its question, the team answers, the coordinator stops
+    // it, the breakdown says why, the after-action report opens.
+    d.click("#nav-drills").await;
+    d.wait_source("drills-heading").await;
+    d.click("#scenario-tabletop-ransomware option[value='ubnd-phuong-tan-an']")
+        .await;
+    d.click("#schedule-tabletop-ransomware").await;
+    d.wait_source("drill-heading").await;
+    let mut page = String::new();
+    for _ in 0..50 {
+        page = d.wait_source("drill-heading").await;
+        if page.contains("id=\"msg-screens\"") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        d.goto(&format!("{base}/drills/1")).await;
+    }
+    assert!(
+        page.contains("id=\"drill-banner\"") && page.contains("two PCs at the one-stop desk"),
+        "{page}"
+    );
+    d.click("#msg-screens input[value='1']").await;
+    d.click("#answer-screens").await;
+    let page = d.wait_source("class=\"muted answered\"").await;
+    assert!(page.contains("Answer to screens: 1."), "{page}");
+    d.click("#drill-stop").await;
+    let page = d.wait_source("data-status=\"stopped\"").await;
+    assert!(
+        page.contains("id=\"drill-breakdown\"") && page.contains("Right answer to screens."),
+        "{page}"
+    );
+    d.click("#aar-html").await;
+    let page = d.wait_source("report-title").await;
+    assert!(
+        page.contains("After-action report #1") && page.contains("Recommendations"),
+        "{page}"
+    );
+
     // The overview has the units' mean response times.
     d.goto(&format!("{base}/")).await;
     let page = d.wait_source("response-times").await;
