@@ -529,6 +529,29 @@ async fn tabletop(store: Store) {
         )
         .await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "{b}");
+    // acknowledging asks the backup question, which stays unanswered
+    let (code, b) = r
+        .coord
+        .post(
+            &format!("/api/v1/incidents/{inc}/status"),
+            json!({ "status": "acknowledged", "reason": "tabletop" }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{b}");
+    let mut asked = false;
+    for _ in 0..100 {
+        let v = r.coord.get(&format!("/api/v1/drills/{id}")).await;
+        asked = v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "inject" && e["inject"] == "backup");
+        if asked {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(asked, "the backup question was not asked");
     // a sensor scenario cannot go to a unit with no sensor
     let (code, b) = r
         .coord

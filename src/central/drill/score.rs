@@ -327,11 +327,19 @@ pub fn compute(sc: &Scenario, f: &Facts) -> Score {
             ));
         }
     }
-    // answers: the last one counts
+    // answers to the questions asked (an inject never sent asks nothing):
+    // the last one counts
     for inj in &sc.injects {
         let Some(q) = &inj.question else {
             continue;
         };
+        let asked = f
+            .events
+            .iter()
+            .any(|e| e.kind == "inject" && e.inject.as_deref() == Some(inj.id.as_str()));
+        if !asked {
+            continue;
+        }
         let last = f
             .events
             .iter()
@@ -568,6 +576,12 @@ deadlines:
             playbook_runs: vec![("playbook--x".into(), "Brute force".into(), 7 * MIN)],
             events: vec![
                 event(
+                    "inject",
+                    2 * MIN,
+                    Some("q"),
+                    serde_json::json!({ "kind": "message" }),
+                ),
+                event(
                     "action",
                     8 * MIN,
                     None,
@@ -626,6 +640,8 @@ deadlines:
             .find(|l| l.item == "acknowledged")
             .expect("ack line");
         assert_eq!((ack.points, ack.key.as_str()), (5, "dsc-late"));
+        // a question never asked is not scored
+        assert!(!s.lines.iter().any(|l| l.item == "answer"), "{:?}", s.lines);
         let nothing = compute(&sc, &Facts::default());
         assert!(nothing.lines.iter().any(|l| l.key == "dsc-not-detected"));
         assert!(nothing.lines.iter().any(|l| l.key == "dsc-no-incident"));
